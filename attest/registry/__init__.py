@@ -1,0 +1,1 @@
+"""OCI distribution: a registry client and the layouts attestations are stored in."""

@@ -1,0 +1,679 @@
+"""A small OCI distribution client: manifests, blobs, tags and referrers, verified and retried.
+
+Why not a library: oras-py re-serializes manifests (its subject descriptors get the wrong
+digest) and docker's SDK only talks to the engine. What this client guarantees instead:
+
+* everything read is checked against the digest it was fetched by before anyone uses it;
+* transient failures (429 with Retry-After, 5xx, resets, stalls, truncated bodies) are retried
+  with bounded backoff; persistent ones become one :class:`RegistryError` line;
+* credentials go only to the registry (and its token service), never across a redirect;
+* loopback registries are spoken to over HTTP, everything else over HTTPS, like the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
+from urllib.parse import urlencode, urljoin, urlparse
+
+import requests
+
+from attest._internal.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from attest.errors import DigestMismatch, InputError, RegistryError
+from attest.reference import ImageReference, is_loopback_host, parse_digest
+from attest.registry import media_types as mt
+from attest.registry.auth import Credentials, credentials_for
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: distribution refuses manifests above 4 MiB; so do we, before parsing a hostile one.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: Attestation blobs (bundles, statements, SBOMs) we are willing to hold in memory.
+MAX_SMALL_BLOB_BYTES = 64 * 1024 * 1024
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_CHUNK = 1024 * 1024
+_MAX_REDIRECTS = 5
+_BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor (the fields attest uses, plus anything else verbatim)."""
+
+    media_type: str
+    digest: str
+    size: int
+    artifact_type: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest,
+                                "size": self.size}
+        if self.artifact_type:
+            data["artifactType"] = self.artifact_type
+        if self.annotations:
+            data["annotations"] = dict(self.annotations)
+        if self.platform:
+            data["platform"] = dict(self.platform)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Descriptor:
+        if not isinstance(data, dict):
+            raise InputError("descriptor is not a JSON object")
+        try:
+            media_type = str(data["mediaType"])
+            digest = parse_digest(str(data["digest"]))
+            size = int(data["size"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"malformed descriptor: {error}") from None
+        if size < 0:
+            raise InputError(f"descriptor {digest} has a negative size")
+        annotations = data.get("annotations") or {}
+        platform = data.get("platform")
+        if not isinstance(annotations, dict) or (platform is not None
+                                                 and not isinstance(platform, dict)):
+            raise InputError(f"descriptor {digest} has malformed annotations or platform")
+        artifact_type = data.get("artifactType")
+        return cls(
+            media_type=media_type,
+            digest=digest,
+            size=size,
+            artifact_type=str(artifact_type) if artifact_type else None,
+            annotations={str(k): str(v) for k, v in annotations.items()},
+            platform=platform,
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest exactly as the registry stored it; ``digest`` is of ``raw``, verified."""
+
+    raw: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.raw)
+        except (ValueError, RecursionError):
+            raise InputError(f"manifest {self.digest} is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InputError(f"manifest {self.digest} is not a JSON object")
+        return data
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEX_TYPES
+
+    def layers(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d) for d in _list(self.json.get("layers"), "layers")]
+
+    def manifests(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d) for d in _list(self.json.get("manifests"), "manifests")]
+
+    def config(self) -> Descriptor:
+        return Descriptor.from_json(self.json.get("config"))
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"manifest field {name!r} is not a list")
+    return value
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def verify_digest(data: bytes, digest: str, what: str) -> None:
+    """Refuse content that does not hash to the digest it was asked for by."""
+    algorithm = digest.split(":", 1)[0]
+    if algorithm not in ("sha256", "sha512"):
+        raise DigestMismatch(f"{what}: unsupported digest algorithm in {digest}")
+    actual = digest_of(data, algorithm)
+    if actual != digest:
+        raise DigestMismatch(
+            f"{what}: content hashes to {actual}, not {digest}",
+            hint="the registry or something between us served altered content; do not use it",
+        )
+
+
+class RegistryClient:
+    """One registry host. Thread-compatible (one per thread), cheap to create."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        credentials: Credentials | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.registry = registry
+        api_host = "registry-1.docker.io" if registry == "docker.io" else registry
+        scheme = "http" if is_loopback_host(registry) else "https"
+        if os.environ.get("ATTEST_INSECURE_REGISTRIES"):
+            insecure = {h.strip() for h in os.environ["ATTEST_INSECURE_REGISTRIES"].split(",")}
+            if registry in insecure:
+                scheme = "http"
+        self.base = f"{scheme}://{api_host}"
+        self._host = urlparse(self.base).netloc
+        self._credentials = credentials if credentials is not None else credentials_for(registry)
+        self._retry = retry or RetryPolicy.from_env()
+        self._timeout = timeout or float(os.environ.get("ATTEST_HTTP_TIMEOUT", "30"))
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # no proxies from the environment: loopback stays local
+        self._tokens: dict[str, str] = {}
+        self._basic_ok = False
+
+    @classmethod
+    def for_reference(cls, ref: ImageReference) -> RegistryClient:
+        return cls(ref.registry)
+
+    # ----------------------------------------------------------------------------- requests
+    def _retrying(self, what: str, func: Callable[[], T]) -> T:
+        """Retry a whole exchange whose body was cut short after the request succeeded."""
+        try:
+            return call_with_retries(what, func, self._retry)
+        except TransientError as error:
+            raise RegistryError(f"{what} on {self.registry} kept failing: {error}",
+                                hint="the registry is unavailable or rate limiting; retry later"
+                                ) from None
+
+    def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        stream: bool = False,
+        ok: tuple[int, ...] = (200,),
+        what: str,
+    ) -> requests.Response:
+        """One logical call: auth handshake, manual redirects and retries included."""
+
+        def attempt() -> requests.Response:
+            response = self._send(method, path_or_url, scope=scope, headers=headers, data=data,
+                                  stream=stream, what=what)
+            if response.status_code in _TRANSIENT_STATUS:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                response.close()
+                raise TransientError(f"{what}: HTTP {response.status_code}",
+                                     retry_after=retry_after)
+            return response
+
+        try:
+            response = call_with_retries(what, attempt, self._retry)
+        except TransientError as error:
+            raise RegistryError(
+                f"{what} on {self.registry} kept failing: {error}",
+                hint="the registry is unavailable or rate limiting; retry later",
+            ) from None
+        if response.status_code not in ok:
+            self._raise_for(response, what)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        scope: str,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+        stream: bool,
+        what: str,
+    ) -> requests.Response:
+        url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        for _ in range(_MAX_REDIRECTS + 1):
+            same_host = urlparse(url).netloc == self._host
+            sent = dict(headers or {})
+            if same_host:
+                auth = self._auth_header(scope)
+                if auth:
+                    sent["Authorization"] = auth
+            try:
+                response = self._session.request(
+                    method, url, headers=sent, data=data, stream=stream,
+                    timeout=(min(10.0, self._timeout), self._timeout), allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                raise TransientError(f"{what}: {type(error).__name__}") from None
+            except requests.RequestException as error:
+                raise RegistryError(f"{what} on {self.registry} failed: {error}") from None
+            if response.status_code == 401 and same_host and self._authenticate(response, scope):
+                response.close()
+                continue
+            if response.status_code in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                response.close()
+                url = urljoin(url, response.headers["Location"])
+                if response.status_code == 303:
+                    method, data = "GET", None
+                continue
+            return response
+        raise RegistryError(f"{what}: too many redirects from {self.registry}")
+
+    def _auth_header(self, scope: str) -> str | None:
+        if scope in self._tokens:
+            return f"Bearer {self._tokens[scope]}"
+        if self._basic_ok and self._credentials:
+            return self._credentials.basic_header()
+        return None
+
+    def _authenticate(self, response: requests.Response, scope: str) -> bool:
+        """Answer a 401 challenge once per scope; False when there is nothing more to try."""
+        challenge = response.headers.get("WWW-Authenticate", "")
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            if self._basic_ok or not self._credentials or not self._credentials.basic_header():
+                return False
+            self._basic_ok = True
+            return True
+        if scheme != "bearer" or scope in self._tokens:
+            return False
+        params = dict(_BEARER_RE.findall(challenge))
+        realm = params.get("realm")
+        if not realm:
+            return False
+        query = {"service": params.get("service", "")}
+        if scope:
+            query["scope"] = scope
+        headers = {}
+        creds = self._credentials
+        if creds and creds.basic_header():
+            headers["Authorization"] = creds.basic_header() or ""
+        try:
+            if creds and creds.identity_token:
+                reply = self._session.post(
+                    realm,
+                    data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                          "service": query["service"], "scope": scope, "client_id": "attest"},
+                    timeout=self._timeout,
+                )
+            else:
+                reply = self._session.get(realm + "?" + urlencode(query), headers=headers,
+                                          timeout=self._timeout)
+        except requests.RequestException as error:
+            raise TransientError(f"token request: {type(error).__name__}") from None
+        if reply.status_code in _TRANSIENT_STATUS:
+            raise TransientError(f"token request: HTTP {reply.status_code}",
+                                 retry_after=parse_retry_after(reply.headers.get("Retry-After")))
+        if reply.status_code != 200:
+            raise RegistryError(
+                f"authentication to {self.registry} refused (HTTP {reply.status_code})",
+                hint="run `docker login` for this registry or check the credentials' scope",
+            )
+        try:
+            body = reply.json()
+            token = body.get("token") or body.get("access_token")
+        except ValueError:
+            token = None
+        if not token:
+            raise RegistryError(f"token service of {self.registry} returned no token")
+        self._tokens[scope] = str(token)
+        return True
+
+    def _raise_for(self, response: requests.Response, what: str) -> None:
+        status = response.status_code
+        detail = ""
+        try:
+            errors = response.json().get("errors") or []
+            if errors and isinstance(errors, list):
+                detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3]
+                                   if isinstance(e, dict))
+        except (ValueError, AttributeError):
+            pass
+        finally:
+            response.close()
+        hint = None
+        if status in (401, 403):
+            hint = "run `docker login` for this registry or check the credentials' scope"
+        elif status == 404:
+            hint = "check the repository name, tag or digest"
+        message = f"{what} on {self.registry}: HTTP {status}"
+        if detail:
+            message += f" ({detail[:300]})"
+        raise RegistryError(message, hint=hint)
+
+    # ---------------------------------------------------------------------------- manifests
+    def get_manifest(self, repository: str, reference: str,
+                     accept: tuple[str, ...] = mt.ALL_MANIFEST_TYPES) -> Manifest:
+        """Fetch a manifest by tag or digest; by digest it is verified, by tag it is hashed."""
+        what = f"GET manifest {repository}:{reference}"
+
+        def fetch() -> Manifest:
+            response = self._request(
+                "GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
+                headers={"Accept": ", ".join(accept)}, stream=True, what=what)
+            raw = _read_limited(response, MAX_MANIFEST_BYTES, what)
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            try:
+                declared = json.loads(raw).get("mediaType")
+            except (ValueError, AttributeError, RecursionError):
+                raise InputError(f"{what}: the registry returned a manifest that is not JSON"
+                                 ) from None
+            media_type = str(declared or media_type)
+            if reference.startswith(("sha256:", "sha512:")):
+                verify_digest(raw, reference, what)
+                digest = reference
+            else:
+                digest = digest_of(raw)
+                header = response.headers.get("Docker-Content-Digest")
+                if header and header.startswith("sha256:") and header != digest:
+                    raise DigestMismatch(f"{what}: registry says {header}, content is {digest}")
+            return Manifest(raw=raw, media_type=media_type, digest=digest)
+
+        return self._retrying(what, fetch)
+
+    def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """The descriptor a tag or digest points at, or None when it does not exist."""
+        what = f"HEAD manifest {repository}:{reference}"
+        response = self._request(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
+            headers={"Accept": ", ".join(mt.ALL_MANIFEST_TYPES)}, ok=(200, 404), what=what)
+        response.close()
+        if response.status_code == 404:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:
+            manifest = self.get_manifest(repository, reference)
+            return manifest.descriptor
+        return Descriptor(
+            media_type=response.headers.get("Content-Type", "").split(";")[0].strip(),
+            digest=parse_digest(digest),
+            size=int(response.headers.get("Content-Length", "0")),
+        )
+
+    def resolve(self, ref: ImageReference) -> ImageReference:
+        """Tag to digest. A reference that already has a digest is checked to exist."""
+        if ref.digest:
+            if self.head_manifest(ref.repository, ref.digest) is None:
+                raise RegistryError(f"{ref} does not exist in the registry",
+                                    hint="check the digest and repository")
+            return ref
+        descriptor = self.head_manifest(ref.repository, ref.reference)
+        if descriptor is None:
+            raise RegistryError(f"{ref} was not found in the registry",
+                                hint="check the name and tag, or push the image first")
+        return ref.with_digest(descriptor.digest)
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes,
+                     media_type: str) -> tuple[str, requests.structures.CaseInsensitiveDict[str]]:
+        """Upload bytes exactly as given; returns their digest and the response headers."""
+        digest = digest_of(raw)
+        what = f"PUT manifest {repository}:{reference}"
+        response = self._request(
+            "PUT", f"/v2/{repository}/manifests/{reference}", scope=_push(repository),
+            headers={"Content-Type": media_type}, data=raw, ok=(200, 201), what=what)
+        response.close()
+        stored = response.headers.get("Docker-Content-Digest")
+        if stored and stored != digest:
+            raise DigestMismatch(f"{what}: registry stored {stored}, we sent {digest}")
+        return digest, response.headers
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        response = self._request("DELETE", f"/v2/{repository}/manifests/{digest}",
+                                 scope=_push(repository, "delete"), ok=(202, 404),
+                                 what=f"DELETE manifest {repository}@{digest}")
+        response.close()
+
+    def list_tags(self, repository: str) -> list[str]:
+        tags: list[str] = []
+        url: str | None = f"/v2/{repository}/tags/list"
+        while url:
+            response = self._request("GET", url, scope=_pull(repository), ok=(200, 404),
+                                     what=f"GET tags {repository}")
+            if response.status_code == 404:
+                return tags
+            body = response.json()
+            tags.extend(str(t) for t in (body.get("tags") or []))
+            url = _next_link(response)
+        return tags
+
+    # ------------------------------------------------------------------------------- blobs
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}",
+                                 scope=_pull(repository), ok=(200, 404),
+                                 what=f"HEAD blob {repository}@{digest}")
+        response.close()
+        return response.status_code == 200
+
+    def get_blob(self, repository: str, digest: str,
+                 max_bytes: int = MAX_SMALL_BLOB_BYTES) -> bytes:
+        """A small blob in memory, verified. Large layers go through :meth:`open_blob`."""
+        what = f"GET blob {repository}@{digest}"
+
+        def fetch() -> bytes:
+            response = self._request("GET", f"/v2/{repository}/blobs/{digest}",
+                                     scope=_pull(repository), stream=True, what=what)
+            data = _read_limited(response, max_bytes, what)
+            verify_digest(data, digest, what)
+            return data
+
+        return self._retrying(what, fetch)
+
+    def open_blob(self, repository: str, digest: str) -> BlobReader:
+        """A streaming, resuming, verifying reader over one blob (for layers)."""
+        return BlobReader(self, repository, digest)
+
+    def _blob_response(self, repository: str, digest: str, offset: int) -> requests.Response:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        return self._request("GET", f"/v2/{repository}/blobs/{digest}", scope=_pull(repository),
+                             headers=headers, stream=True, ok=(200, 206),
+                             what=f"GET blob {repository}@{digest}")
+
+    def put_blob(self, repository: str, data: bytes, digest: str | None = None) -> Descriptor:
+        """Monolithic upload (POST then PUT), skipped when the blob is already there."""
+        digest = digest or digest_of(data)
+        verify_digest(data, digest, "blob to upload")
+        if not self.blob_exists(repository, digest):
+            self._upload(repository, digest, data)
+        return Descriptor(media_type="application/octet-stream", digest=digest, size=len(data))
+
+    def _upload(self, repository: str, digest: str, data: bytes | Iterator[bytes]) -> None:
+        what = f"upload blob {repository}@{digest}"
+
+        def once() -> None:
+            start = self._request("POST", f"/v2/{repository}/blobs/uploads/",
+                                  scope=_push(repository), ok=(202,), what=what)
+            start.close()
+            location = start.headers.get("Location")
+            if not location:
+                raise RegistryError(f"{what}: the registry gave no upload location")
+            url = urljoin(self.base + "/", location)
+            separator = "&" if "?" in url else "?"
+            done = self._request(
+                "PUT", f"{url}{separator}{urlencode({'digest': digest})}",
+                scope=_push(repository), headers={"Content-Type": "application/octet-stream"},
+                data=data if isinstance(data, bytes) else b"".join(data), ok=(201,), what=what)
+            done.close()
+
+        self._retrying(what, once)
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount within this registry; False if the registry declined."""
+        scope = f"{_push(repository)} {_pull(from_repository)}"
+        query = urlencode({"mount": digest, "from": from_repository})
+        response = self._request("POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope,
+                                 ok=(201, 202), what=f"mount blob {digest}")
+        response.close()
+        if response.status_code == 201:
+            return True
+        # 202 opened an upload session instead; cancel it so it does not linger.
+        location = response.headers.get("Location")
+        if location:
+            cancel = self._request("DELETE", urljoin(self.base + "/", location),
+                                   scope=_push(repository), ok=(204, 404, 405, 202),
+                                   what="cancel upload")
+            cancel.close()
+        return False
+
+    # --------------------------------------------------------------------------- referrers
+    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
+        """The referrers API's answer, or None when the registry does not implement it."""
+        url: str | None = f"/v2/{repository}/referrers/{digest}"
+        found: list[Descriptor] = []
+        while url:
+            response = self._request("GET", url, scope=_pull(repository), stream=True,
+                                     ok=(200, 404, 405), what=f"GET referrers {digest}")
+            if response.status_code != 200:
+                response.close()
+                return None
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            raw = _read_limited(response, MAX_MANIFEST_BYTES, "referrers")
+            if content_type and content_type != mt.OCI_INDEX:
+                return None
+            try:
+                index = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise RegistryError(f"referrers list for {digest} is not JSON") from None
+            found.extend(Descriptor.from_json(d) for d in _list(index.get("manifests"),
+                                                                "manifests"))
+            url = _next_link(response)
+        return found
+
+
+class BlobReader:
+    """A file-like reader that verifies the blob's digest at EOF and resumes after a reset.
+
+    A truncated or reset stream is reopened with a ``Range`` request where the registry
+    supports it, so a 1 GB layer is not re-downloaded for one hiccup.
+    """
+
+    def __init__(self, client: RegistryClient, repository: str, digest: str) -> None:
+        self._client = client
+        self._repository = repository
+        self._digest = digest
+        algorithm = digest.split(":", 1)[0]
+        self._hash = hashlib.new(algorithm)
+        self._offset = 0
+        self._response: requests.Response | None = None
+        self._stream: IO[bytes] | None = None
+        self._resumes = 0
+        self._done = False
+
+    def _open(self) -> IO[bytes]:
+        if self._stream is None:
+            response = self._client._blob_response(self._repository, self._digest, self._offset)
+            if self._offset and response.status_code != 206:
+                # No range support: start over, skipping what we already hashed.
+                raw = response.raw
+                skip = self._offset
+                while skip:
+                    chunk = raw.read(min(skip, _CHUNK))
+                    if not chunk:
+                        raise TransientError("blob ended while skipping")
+                    skip -= len(chunk)
+            self._response = response
+            response.raw.decode_content = False
+            self._stream = response.raw
+        return self._stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._done:
+            return b""
+        while True:
+            try:
+                stream = self._open()
+                data = stream.read(size if size and size > 0 else _CHUNK)
+                break
+            except Exception as error:  # urllib3 raises several types for a broken stream
+                self._drop()
+                self._resumes += 1
+                if self._resumes > self._client._retry.attempts:
+                    raise RegistryError(
+                        f"blob {self._digest} kept breaking while being read: "
+                        f"{type(error).__name__}") from None
+                log.warning("blob %s interrupted at %d bytes; resuming", self._digest,
+                            self._offset)
+        if not data:
+            self._finish()
+            return b""
+        self._hash.update(data)
+        self._offset += len(data)
+        return data
+
+    def _finish(self) -> None:
+        self._drop()
+        self._done = True
+        actual = f"{self._digest.split(':', 1)[0]}:{self._hash.hexdigest()}"
+        if actual != self._digest:
+            raise DigestMismatch(f"blob {self._digest}: content hashes to {actual}",
+                                 hint="the registry served altered content; do not use it")
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = None
+        self._stream = None
+
+    def close(self) -> None:
+        self._drop()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._offset
+
+
+def _pull(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def _push(repository: str, extra: str = "") -> str:
+    actions = "pull,push" + (f",{extra}" if extra else "")
+    return f"repository:{repository}:{actions}"
+
+
+def _next_link(response: requests.Response) -> str | None:
+    link = response.links.get("next", {}).get("url")
+    return str(link) if link else None
+
+
+def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+    """Read a body but refuse one that is larger than ``limit`` before buffering it all."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise InputError(f"{what}: {declared} bytes is more than the {limit} allowed")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise InputError(f"{what}: larger than the {limit} bytes allowed")
+            chunks.append(chunk)
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+            requests.Timeout) as error:
+        raise TransientError(f"{what}: body interrupted ({type(error).__name__})") from None
+    finally:
+        response.close()
+    data = b"".join(chunks)
+    if declared and declared.isdigit() and int(declared) != len(data):
+        raise TransientError(f"{what}: body truncated ({len(data)} of {declared} bytes)")
+    return data
