@@ -1,0 +1,5 @@
+"""Shared test configuration: fixtures live in plugins under tests/fixtures/, one per area."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+]
