@@ -585,8 +585,9 @@ class BlobReader:
                     skip -= len(chunk)
             self._response = response
             response.raw.decode_content = False
-            self._stream = response.raw
-        return self._stream
+            stream: IO[bytes] = response.raw
+            self._stream = stream
+        return stream
 
     def read(self, size: int = -1) -> bytes:
         if self._done:

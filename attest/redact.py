@@ -1,0 +1,67 @@
+"""Decide which build argument and environment values are secrets, and hide them.
+
+Provenance is public evidence that outlives the build, so a secret written into it is leaked
+for good. A value is redacted when its name looks secret (``*TOKEN*``, ``*PASSWORD*``,
+``*SECRET*``, ``*KEY*``, ...), when the user names it with ``--redact``, or when the value
+itself has the shape of a well-known credential, whatever its name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+REDACTED = "[REDACTED]"
+
+#: Matched anywhere in a name.
+_SECRET_SUBSTRINGS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "PRIVATE")
+#: Too short to match inside words: matched as a whole component or at the end (APIKEY).
+_SECRET_COMPONENTS = ("KEY", "PASS", "PWD", "CERT", "AUTH", "SESSION", "COOKIE")
+_NOT_SECRET_NAMES = frozenset({"AUTHOR", "AUTHORS", "PASSTHROUGH", "KEYBOARD", "MONKEY"})
+_SECRET_VALUE_PATTERNS = (
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}"),            # GitHub tokens
+    re.compile(r"github_pat_[A-Za-z0-9_]{40,}"),
+    re.compile(r"glpat-[A-Za-z0-9_-]{20,}"),              # GitLab personal access tokens
+    re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}"),             # AWS access key ids
+    re.compile(r"xox[baprs]-[A-Za-z0-9-]{10,}"),          # Slack
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),  # JWTs
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
+    re.compile(r"AIza[0-9A-Za-z_-]{35}"),                 # Google API keys
+    re.compile(r"npm_[A-Za-z0-9]{36}"),
+    re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),  # URLs with user:password
+)
+
+
+def name_looks_secret(name: str, extra: Iterable[str] = ()) -> bool:
+    upper = name.upper()
+    if upper in {e.upper() for e in extra}:
+        return True
+    if upper in _NOT_SECRET_NAMES:
+        return False
+    if any(part in upper for part in _SECRET_SUBSTRINGS):
+        return True
+    components = set(re.split(r"[^A-Z0-9]+", upper))
+    return any(part in components or upper.endswith(part) for part in _SECRET_COMPONENTS)
+
+
+def value_looks_secret(value: str) -> bool:
+    return any(pattern.search(value) for pattern in _SECRET_VALUE_PATTERNS)
+
+
+def redact_mapping(values: Mapping[str, str], extra_names: Iterable[str] = ()) -> dict[str, str]:
+    """A copy with secret values replaced by :data:`REDACTED`."""
+    extra = list(extra_names)
+    return {
+        name: REDACTED if name_looks_secret(name, extra) or value_looks_secret(value) else value
+        for name, value in values.items()
+    }
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Remove known secret values from free text (log lines, error messages)."""
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    for pattern in _SECRET_VALUE_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
