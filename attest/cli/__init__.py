@@ -75,3 +75,8 @@ def main() -> None:
         if code == 2 or code is None or isinstance(code, int):
             raise
         raise SystemExit(EXIT_USAGE) from None
+
+
+from attest.cli.build import build  # noqa: E402 - commands register after the group exists
+
+cli.add_command(build)

@@ -585,7 +585,7 @@ class BlobReader:
                     skip -= len(chunk)
             self._response = response
             response.raw.decode_content = False
-            stream: IO[bytes] = response.raw
+            stream: IO[bytes] = response.raw  # type: ignore[assignment]
             self._stream = stream
         return stream
 
