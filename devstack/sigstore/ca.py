@@ -1,0 +1,174 @@
+"""A Fulcio-compatible CA: OIDC token in, short-lived code-signing certificate out.
+
+It authenticates the token the way Fulcio does (discovery document and JWKS fetched from the
+token's issuer, which must be one it trusts), checks proof of possession, and issues a
+certificate that satisfies the Sigstore verifier's profile, with its one SCT embedded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from devstack.sigstore import pki
+from devstack.sigstore.ctlog import CTLog
+from devstack.sigstore.oidc import AUDIENCE
+from devstack.sigstore.principals import PrincipalError, principal_for
+from devstack.sigstore.server import Request, Response, json_response
+
+LEAF_LIFETIME = timedelta(minutes=10)
+INVALID_ARGUMENT = 3  # gRPC codes, as grpc-gateway reports them in the JSON error body
+IDENTITY_ERROR = "There was an error processing the identity token"
+
+
+class RequestError(Exception):
+    def __init__(self, message: str, status: int = 400, code: int = INVALID_ARGUMENT) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class CertificateAuthority:
+    def __init__(self, ct: CTLog) -> None:
+        self.ct = ct
+        self.root_key, self.intermediate_key = pki.new_key(), pki.new_key()
+        self.root = pki.ca_certificate("attest dev Fulcio root", self.root_key, path_length=1)
+        self.intermediate = pki.ca_certificate("attest dev Fulcio intermediate",
+                                               self.intermediate_key,
+                                               (self.root, self.root_key), path_length=0)
+        self.issuers: dict[str, str] = {}  # issuer URL -> provider kind
+        self._jwks: dict[str, jwt.PyJWKClient] = {}
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        return [self.intermediate, self.root]
+
+    def handle(self, request: Request) -> Response:
+        try:
+            if request.method == "POST" and request.path == "/api/v2/signingCert":
+                return self._signing_cert(request)
+            if request.method == "GET" and request.path == "/api/v2/trustBundle":
+                return json_response(200, {"chains": [
+                    {"certificates": [pki.pem(c) for c in self.chain]}]})
+            if request.method == "GET" and request.path == "/api/v2/configuration":
+                return json_response(200, {"issuers": [
+                    {"issuerUrl": url, "audience": AUDIENCE,
+                     "challengeClaim": "email" if kind == "email" else "sub"}
+                    for url, kind in self.issuers.items()]})
+            raise RequestError("Not Found", 404, 5)
+        except RequestError as exc:
+            return json_response(exc.status, {"code": exc.code, "message": str(exc),
+                                              "details": []})
+
+    def _signing_cert(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise RequestError("invalid JSON body") from exc
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = (body.get("credentials") or {}).get("oidcIdentityToken") or (
+            token if scheme.lower() == "bearer" else "")
+        provider, issuer, claims = self._authenticate(token)
+        try:
+            principal = principal_for(provider, issuer, claims)
+        except PrincipalError as exc:
+            raise RequestError(IDENTITY_ERROR) from exc
+        public_key = self._proof_of_possession(body, principal.identity if provider == "email"
+                                               else str(claims["sub"]))
+        cert = self.issue(principal.san, principal.extensions, public_key)
+        chain = [pki.pem(c) for c in [cert, *self.chain]]
+        return json_response(201, {"signedCertificateEmbeddedSct": {
+            "chain": {"certificates": chain}}})
+
+    def _authenticate(self, token: str) -> tuple[str, str, dict[str, Any]]:
+        """Fulcio's checks: a trusted issuer, its JWKS signature, audience and lifetime."""
+        try:
+            issuer = str(jwt.decode(token, options={"verify_signature": False})["iss"])
+            provider = self.issuers[issuer]
+            key = self._jwks_client(issuer).get_signing_key_from_jwt(token)
+            claims = jwt.decode(token, key.key, algorithms=["RS256", "ES256"], audience=AUDIENCE,
+                                issuer=issuer,
+                                options={"require": ["iss", "sub", "aud", "exp", "iat"]})
+        except (jwt.PyJWTError, KeyError, OSError, ValueError) as exc:
+            raise RequestError(IDENTITY_ERROR) from exc
+        return provider, issuer, claims
+
+    def _jwks_client(self, issuer: str) -> jwt.PyJWKClient:
+        if issuer not in self._jwks:  # only issuers we trust, all on loopback
+            discovery_url = f"{issuer}/.well-known/openid-configuration"
+            with urllib.request.urlopen(discovery_url, timeout=10) as response:  # noqa: S310
+                jwks_uri = json.load(response)["jwks_uri"]
+            self._jwks[issuer] = jwt.PyJWKClient(jwks_uri, timeout=10)
+        return self._jwks[issuer]
+
+    def _proof_of_possession(self, body: dict[str, Any], challenge: str) -> Any:
+        """The CSR's own signature, or (sigstore-js style) a signature over the identity."""
+        key: Any
+        try:
+            if "certificateSigningRequest" in body:
+                csr = x509.load_pem_x509_csr(base64.b64decode(body["certificateSigningRequest"]))
+                if not csr.is_signature_valid:
+                    raise RequestError("The signature supplied in the request could not be "
+                                       "verified")
+                key = csr.public_key()
+            else:
+                request = body["publicKeyRequest"]
+                key = serialization.load_pem_public_key(request["publicKey"]["content"].encode())
+                _verify(key, base64.b64decode(request["proofOfPossession"]), challenge.encode())
+        except RequestError:
+            raise
+        except InvalidSignature as exc:
+            raise RequestError("The signature supplied in the request could not be verified"
+                               ) from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RequestError("The certificate signing request could not be parsed") from exc
+        if not (isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
+                or (isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048)):
+            raise RequestError("The public key supplied in the request is insecure")
+        return key
+
+    def issue(self, san: x509.GeneralName, extensions: list[tuple[x509.ObjectIdentifier, bytes]],
+              public_key: Any) -> x509.Certificate:
+        """Sign the precertificate, log it for an SCT, then sign it again with the SCT last."""
+        start = pki.now()
+        builder = (
+            x509.CertificateBuilder().subject_name(x509.Name([]))
+            .issuer_name(self.intermediate.subject).public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + LEAF_LIFETIME)
+            .add_extension(pki.leaf_key_usage(), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+                           critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.intermediate_key.public_key()), critical=False)
+            .add_extension(x509.SubjectAlternativeName([san]), critical=True)  # empty subject
+        )
+        for oid, value in extensions:
+            builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), critical=False)
+        precert = builder.sign(self.intermediate_key, hashes.SHA256())
+        sct = self.ct.sct_extension_value(precert.tbs_certificate_bytes,
+                                          self.intermediate_key.public_key())
+        builder = builder.add_extension(x509.UnrecognizedExtension(
+            ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS, sct), critical=False)
+        return builder.sign(self.intermediate_key, hashes.SHA256())
+
+
+def _verify(key: Any, signature: bytes, data: bytes) -> None:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key.verify(signature, data)
+    else:
+        raise InvalidSignature
