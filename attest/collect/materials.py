@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 MAX_INSTRUCTIONS = 10_000
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(:[-+][^}]*)?\}?")
 _FROM_FLAG = re.compile(r"--from=(\"[^\"]*\"|'[^']*'|\S+)")
 
 
@@ -184,13 +185,16 @@ def _from(facts: DockerfileFacts, value: str, line: int, args: Mapping[str, str]
 
 def _maybe_image(facts: DockerfileFacts, raw: str, args: Mapping[str, str], instruction: str,
                  line: int, stage: str | None = None) -> None:
+    undefined = [name for name, default in _VARIABLE.findall(raw)
+                 if name not in args and not default]
+    if undefined:
+        raise InputError(f"Dockerfile {facts.path} line {line}: image {raw!r} uses an ARG with "
+                         f"no value ({', '.join(undefined)})",
+                         hint="give it a default or pass --build-arg")
     written = _expand(raw, args)
     lowered = written.lower()
     if lowered == "scratch" or lowered in facts.stages or written.isdigit():
         return
-    if "$" in written:
-        raise InputError(f"Dockerfile {facts.path} line {line}: image {written!r} uses an "
-                         "ARG with no value", hint="give it a default or pass --build-arg")
     try:
         reference = parse_reference(written)
     except InputError as error:

@@ -23,6 +23,7 @@ from typing import IO, Any, TypeVar
 from urllib.parse import urlencode, urljoin, urlparse
 
 import requests
+import urllib3
 
 from attest._internal.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
 from attest.errors import DigestMismatch, InputError, RegistryError
@@ -40,6 +41,9 @@ MAX_SMALL_BLOB_BYTES = 64 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _CHUNK = 1024 * 1024
 _MAX_REDIRECTS = 5
+#: What a broken body stream raises (urllib3, requests and the socket layer).
+_STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
+                  TransientError)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -567,7 +571,7 @@ class BlobReader:
         self._hash = hashlib.new(algorithm)
         self._offset = 0
         self._response: requests.Response | None = None
-        self._stream: IO[bytes] | None = None
+        self._stream: Any = None
         self._resumes = 0
         self._done = False
 
@@ -585,8 +589,8 @@ class BlobReader:
                     skip -= len(chunk)
             self._response = response
             response.raw.decode_content = False
-            stream: IO[bytes] = response.raw  # type: ignore[assignment]
-            self._stream = stream
+            self._stream = response.raw
+        stream: IO[bytes] = self._stream
         return stream
 
     def read(self, size: int = -1) -> bytes:
@@ -597,7 +601,7 @@ class BlobReader:
                 stream = self._open()
                 data = stream.read(size if size and size > 0 else _CHUNK)
                 break
-            except Exception as error:  # urllib3 raises several types for a broken stream
+            except _STREAM_ERRORS as error:
                 self._drop()
                 self._resumes += 1
                 if self._resumes > self._client._retry.attempts:

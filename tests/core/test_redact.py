@@ -1,0 +1,27 @@
+from attest.redact import REDACTED, name_looks_secret, redact_mapping, redact_text, \
+    value_looks_secret
+
+
+def test_secret_names_are_recognised():
+    for name in ("NPM_TOKEN", "API_KEY", "APIKEY", "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY",
+                 "GH_PAT_TOKEN", "SSH_PRIVATE", "db-pass", "PGPASSWORD", "REGISTRY_AUTH"):
+        assert name_looks_secret(name), name
+    for name in ("VERSION", "BASE", "AUTHOR", "KEYBOARD", "PYTHON_VERSION", "TARGETARCH"):
+        assert not name_looks_secret(name), name
+
+
+def test_extra_names_are_redacted_too():
+    assert redact_mapping({"WEIRD": "x"}, ["weird"]) == {"WEIRD": REDACTED}
+
+
+def test_secret_shaped_values_are_redacted_whatever_the_name():
+    token = "ghp_" + "A1b2C3d4" * 5
+    assert value_looks_secret(token)
+    assert value_looks_secret("https://user:hunter2@example.test/repo")
+    assert value_looks_secret("AKIAABCDEFGHIJKLMNOP")
+    assert not value_looks_secret("bookworm")
+    assert redact_mapping({"HARMLESS": token, "V": "1"}) == {"HARMLESS": REDACTED, "V": "1"}
+
+
+def test_redact_text_removes_known_values():
+    assert "hunter2" not in redact_text("login failed for hunter2", ["hunter2"])

@@ -1,0 +1,70 @@
+"""The registry client against a real distribution registry."""
+
+import json
+
+import pytest
+
+from attest.errors import RegistryError
+from attest.reference import parse_reference
+from attest.registry import media_types as mt
+from attest.registry.client import RegistryClient, digest_of
+
+pytestmark = pytest.mark.integration
+
+
+def push_artifact(client, repository, tag, payload=b"hello"):
+    config = client.put_blob(repository, mt.EMPTY_JSON)
+    layer = client.put_blob(repository, payload)
+    manifest = {
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_EMPTY, "digest": config.digest, "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": layer.digest, "size": layer.size}],
+    }
+    raw = json.dumps(manifest).encode()
+    digest, _ = client.put_manifest(repository, tag, raw, mt.OCI_MANIFEST)
+    return raw, digest
+
+
+def test_manifests_round_trip_byte_for_byte(registry):
+    client = RegistryClient(registry.host)
+    raw, digest = push_artifact(client, "t/roundtrip", "v1")
+    fetched = client.get_manifest("t/roundtrip", "v1")
+    assert fetched.raw == raw and fetched.digest == digest == digest_of(raw)
+    assert client.get_manifest("t/roundtrip", digest).raw == raw
+    resolved = client.resolve(parse_reference(f"{registry.host}/t/roundtrip:v1"))
+    assert resolved.digest == digest
+    assert "v1" in client.list_tags("t/roundtrip")
+
+
+def test_blobs_are_verified_and_streamed(registry):
+    client = RegistryClient(registry.host)
+    data = bytes(range(256)) * 10_000
+    descriptor = client.put_blob("t/blobs", data)
+    assert client.get_blob("t/blobs", descriptor.digest) == data
+    with client.open_blob("t/blobs", descriptor.digest) as reader:
+        chunks = []
+        while chunk := reader.read(65536):
+            chunks.append(chunk)
+    assert b"".join(chunks) == data
+
+
+def test_missing_things_are_registry_errors_with_hints(registry):
+    client = RegistryClient(registry.host)
+    with pytest.raises(RegistryError) as caught:
+        client.resolve(parse_reference(f"{registry.host}/t/absent:nope"))
+    assert caught.value.exit_code == 5 and caught.value.hint
+    assert client.head_manifest("t/absent", "nope") is None
+
+
+def test_distribution_has_no_referrers_api(registry):
+    client = RegistryClient(registry.host)
+    _, digest = push_artifact(client, "t/ref", "v1")
+    assert client.referrers("t/ref", digest) is None
+
+
+def test_unreachable_registry_is_a_registry_error(monkeypatch):
+    monkeypatch.setenv("ATTEST_RETRY_ATTEMPTS", "2")
+    from devstack.services import free_port
+    client = RegistryClient(f"127.0.0.1:{free_port()}")
+    with pytest.raises(RegistryError, match="kept failing"):
+        client.head_manifest("x/y", "latest")

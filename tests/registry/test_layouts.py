@@ -1,0 +1,128 @@
+"""Attaching and discovering attestations in a real registry, in both layouts."""
+
+import base64
+import json
+import threading
+
+import pytest
+
+from attest.reference import parse_reference
+from attest.registry import layouts
+from attest.registry import media_types as mt
+from attest.registry.client import RegistryClient
+
+from tests.registry.test_client import push_artifact
+
+pytestmark = pytest.mark.integration
+
+
+def fake_bundle(marker: str) -> bytes:
+    """Bundle-shaped JSON; these tests are about storage, signatures are tested elsewhere."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    import datetime
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name.from_rfc4514_string("CN=t"))
+            .issuer_name(x509.Name.from_rfc4514_string("CN=t")).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now)
+            .sign(key, hashes.SHA256()))
+    del name
+    payload = base64.b64encode(json.dumps({"marker": marker}).encode()).decode()
+    return json.dumps({
+        "mediaType": mt.SIGSTORE_BUNDLE_V03,
+        "verificationMaterial": {
+            "certificate": {"rawBytes": base64.b64encode(cert.public_bytes(Encoding.DER)).decode()},
+            "tlogEntries": [{"logIndex": "7", "logId": {"keyId": base64.b64encode(b"\x01" * 32).decode()},
+                             "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                             "integratedTime": "1700000000",
+                             "inclusionPromise": {"signedEntryTimestamp": "c2V0"},
+                             "canonicalizedBody": "Ym9keQ=="}],
+        },
+        "dsseEnvelope": {"payload": payload, "payloadType": mt.IN_TOTO,
+                         "signatures": [{"sig": "c2ln", "keyid": ""}]},
+    }).encode()
+
+
+@pytest.fixture()
+def subject(registry, request):
+    client = RegistryClient(registry.host)
+    _, digest = push_artifact(client, "t/subject", "v1", payload=request.node.name.encode())
+    return client, parse_reference(f"{registry.host}/t/subject@{digest}")
+
+
+def test_referrer_layout_round_trip(subject):
+    client, ref = subject
+    bundle = fake_bundle("one")
+    descriptor = layouts.attach_referrer(client, ref, bundle, "https://slsa.dev/provenance/v1")
+    index = client.get_manifest(ref.repository, layouts.fallback_tag(ref.digest))
+    entry = index.json["manifests"][0]
+    assert entry["artifactType"] == mt.SIGSTORE_BUNDLE_V03
+    assert entry["annotations"][mt.ANNOTATION_BUNDLE_PREDICATE] == "https://slsa.dev/provenance/v1"
+    referrer = client.get_manifest(ref.repository, descriptor.digest).json
+    assert referrer["subject"]["digest"] == ref.digest
+    assert referrer["config"]["mediaType"] == mt.OCI_EMPTY
+    found = [f for f in layouts.discover(client, ref) if f.layout == "referrer"]
+    assert [f.bundle for f in found] == [bundle]
+
+
+def test_cosign_att_layout_appends(subject):
+    client, ref = subject
+    layouts.attach_cosign_att(client, ref, fake_bundle("a"), "https://slsa.dev/provenance/v1")
+    layouts.attach_cosign_att(client, ref, fake_bundle("b"), "https://cyclonedx.org/bom")
+    manifest = client.get_manifest(ref.repository, layouts.cosign_att_tag(ref.digest)).json
+    assert len(manifest["layers"]) == 2
+    annotations = manifest["layers"][0]["annotations"]
+    assert annotations[mt.ANNOTATION_COSIGN_SIGNATURE] == ""
+    assert annotations[mt.ANNOTATION_COSIGN_CERTIFICATE].startswith("-----BEGIN CERTIFICATE")
+    set_payload = json.loads(annotations[mt.ANNOTATION_COSIGN_BUNDLE])["Payload"]
+    assert set_payload["logIndex"] == 7 and set_payload["logID"] == "01" * 32
+    found = [f for f in layouts.discover(client, ref) if f.layout == "cosign-att"]
+    assert {f.predicate_type_hint for f in found} == {"https://slsa.dev/provenance/v1",
+                                                      "https://cyclonedx.org/bom"}
+
+
+def test_existing_referrers_are_kept(subject):
+    client, ref = subject
+    layouts.attach_referrer(client, ref, fake_bundle("1"), "p1")
+    layouts.attach_referrer(client, ref, fake_bundle("2"), "p2")
+    found = [f for f in layouts.discover(client, ref) if f.layout == "referrer"]
+    assert {f.predicate_type_hint for f in found} == {"p1", "p2"}
+
+
+def test_concurrent_writers_both_land(subject, registry):
+    _, ref = subject
+    errors = []
+
+    def attach(i):
+        try:
+            client = RegistryClient(registry.host)
+            layouts.attach_referrer(client, ref, fake_bundle(f"c{i}"), f"p{i}")
+            layouts.attach_cosign_att(client, ref, fake_bundle(f"c{i}"), f"p{i}")
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=attach, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    found = layouts.discover(RegistryClient(registry.host), ref)
+    for layout in ("referrer", "cosign-att"):
+        assert {f.predicate_type_hint for f in found if f.layout == layout} == \
+            {f"p{i}" for i in range(4)}
+
+
+def test_a_referrer_naming_another_subject_is_ignored(subject, registry):
+    client, ref = subject
+    _, other = push_artifact(client, "t/subject", "other", payload=b"other image")
+    other_ref = parse_reference(f"{registry.host}/t/subject@{other}")
+    descriptor = layouts.attach_referrer(client, other_ref, fake_bundle("x"), "p")
+    # Someone copies the other image's referrer into this image's fallback index.
+    layouts._add_to_fallback_index(client, ref.repository, ref.digest, descriptor)
+    assert [f for f in layouts.discover(client, ref) if f.layout == "referrer"] == []
