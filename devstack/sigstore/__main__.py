@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
                               for k, v in stack.github_actions_env().items())
             args.github_env_out.write_text(exports)
         identity = args.identity if args.provider in ("email", "uri") else None
+
+        def write_token() -> None:
+            if args.token_out:
+                token = stack.mint_token(identity, provider=args.provider,
+                                         lifetime=args.token_lifetime)
+                args.token_out.write_text(token + "\n")
+
+        write_token()
         for name, url in stack.urls.items():
             print(f"{name:6} {url}")
         print(f"identity {stack.expected_identity(args.provider, identity)}")
@@ -68,12 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"github   identity {stack.expected_identity('github')} "
                   f"issuer {stack.issuer('github')}")
         print("serving; stop with Ctrl-C", flush=True)
-        while not stopping.is_set():
-            if args.token_out:
-                token = stack.mint_token(identity, provider=args.provider,
-                                         lifetime=args.token_lifetime)
-                args.token_out.write_text(token + "\n")
-            stopping.wait(max(args.token_lifetime // 2, 1))
+        while not stopping.wait(max(args.token_lifetime // 2, 1)):
+            write_token()
     return 0
 
 

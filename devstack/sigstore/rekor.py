@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from devstack.sigstore import merkle, pki
-from devstack.sigstore.server import Request, Response, json_response
+from devstack.sigstore.server import LOOPBACK, Request, Response, json_response
 
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
@@ -43,11 +43,13 @@ class EntryError(Exception):
 class Log:
     """One append-only Merkle log with its own key, log id and signed checkpoints."""
 
-    def __init__(self, origin: str, signer_name: str) -> None:
+    def __init__(self, version: int) -> None:
         self.key = pki.new_key()
         self.log_id = pki.key_id(self.key.public_key())
         self.tree_id = secrets.randbelow(2**62)
-        self.origin, self.signer_name = origin, signer_name
+        # Like Rekor, name the log after its host: sigstore-js looks the signer name up in
+        # the trusted root's baseUrl, which for this stack always names the loopback host.
+        self.origin = f"{LOOPBACK} - {self.tree_id}" if version == 1 else f"{LOOPBACK}/v2"
         self.bodies: list[bytes] = []
         self.leaves: list[bytes] = []
         self.extra: list[dict[str, Any]] = []  # per-entry data such as v1's SET
@@ -60,7 +62,7 @@ class Log:
         """A signed note; the key hint is the first 4 bytes of the log id, as verifiers expect."""
         note = f"{self.origin}\n{size}\n{pki.b64(root)}\n"
         signature = pki.b64(self.log_id[:4] + self.sign(note.encode()))
-        return f"{note}\n\u2014 {self.signer_name} {signature}\n"
+        return f"{note}\n\u2014 {LOOPBACK} {signature}\n"
 
     def proof(self, index: int) -> dict[str, Any]:
         with self.lock:
@@ -73,8 +75,7 @@ class Log:
 
 class Rekor:
     def __init__(self) -> None:
-        self.v1 = Log(f"attest-dev-rekor - {secrets.randbelow(2**62)}", "attest-dev-rekor")
-        self.v2 = Log("attest-dev-rekor-v2", "attest-dev-rekor-v2")
+        self.v1, self.v2 = Log(1), Log(2)
         self.base_url = ""
 
     def handle(self, request: Request) -> Response:
