@@ -1,5 +1,10 @@
-from attest.redact import REDACTED, name_looks_secret, redact_mapping, redact_text, \
-    value_looks_secret
+from attest.redact import (
+    REDACTED,
+    name_looks_secret,
+    redact_mapping,
+    redact_text,
+    value_looks_secret,
+)
 
 
 def test_secret_names_are_recognised():

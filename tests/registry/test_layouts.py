@@ -10,7 +10,6 @@ from attest.reference import parse_reference
 from attest.registry import layouts
 from attest.registry import media_types as mt
 from attest.registry.client import RegistryClient
-
 from tests.registry.test_client import push_artifact
 
 pytestmark = pytest.mark.integration
@@ -18,11 +17,12 @@ pytestmark = pytest.mark.integration
 
 def fake_bundle(marker: str) -> bytes:
     """Bundle-shaped JSON; these tests are about storage, signatures are tested elsewhere."""
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
-    import datetime
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([])

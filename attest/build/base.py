@@ -1,0 +1,49 @@
+"""The interface every build backend implements, so the pipeline does not care which it is.
+
+The docker engine's API (through the docker SDK) is the first backend; a buildx CLI backend
+can follow without touching the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build. ``dockerfile`` is the content to build (already pinned to digests)."""
+
+    context: Path
+    dockerfile: bytes
+    tags: list[str]
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str | None = None
+    pull: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+
+
+class BuildBackend(Protocol):
+    """Builds, pushes, and says what it is (for the provenance's builder version)."""
+
+    name: str
+
+    def build(self, request: BuildRequest, progress: Progress) -> BuildResult: ...
+
+    def has_image(self, image_id: str) -> bool: ...
+
+    def push(self, image_id: str, tag: str, progress: Progress) -> str:
+        """Tag ``image_id`` as ``tag``, push it, return the pushed manifest digest."""
+        ...
+
+    def version(self) -> dict[str, str]: ...
