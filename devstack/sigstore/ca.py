@@ -15,9 +15,8 @@ from typing import Any
 
 import jwt
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from devstack.sigstore import pki
@@ -59,11 +58,6 @@ class CertificateAuthority:
             if request.method == "GET" and request.path == "/api/v2/trustBundle":
                 return json_response(200, {"chains": [
                     {"certificates": [pki.pem(c) for c in self.chain]}]})
-            if request.method == "GET" and request.path == "/api/v2/configuration":
-                return json_response(200, {"issuers": [
-                    {"issuerUrl": url, "audience": AUDIENCE,
-                     "challengeClaim": "email" if kind == "email" else "sub"}
-                    for url, kind in self.issuers.items()]})
             raise RequestError("Not Found", 404, 5)
         except RequestError as exc:
             return json_response(exc.status, {"code": exc.code, "message": str(exc),
@@ -82,8 +76,7 @@ class CertificateAuthority:
             principal = principal_for(provider, issuer, claims)
         except PrincipalError as exc:
             raise RequestError(IDENTITY_ERROR) from exc
-        public_key = self._proof_of_possession(body, principal.identity if provider == "email"
-                                               else str(claims["sub"]))
+        public_key = self._proof_of_possession(body)
         cert = self.issue(principal.san, principal.extensions, public_key)
         chain = [pki.pem(c) for c in [cert, *self.chain]]
         return json_response(201, {"signedCertificateEmbeddedSct": {
@@ -110,27 +103,15 @@ class CertificateAuthority:
             self._jwks[issuer] = jwt.PyJWKClient(jwks_uri, timeout=10)
         return self._jwks[issuer]
 
-    def _proof_of_possession(self, body: dict[str, Any], challenge: str) -> Any:
-        """The CSR's own signature, or (sigstore-js style) a signature over the identity."""
-        key: Any
+    def _proof_of_possession(self, body: dict[str, Any]) -> Any:
+        """The CSR's public key, once the CSR's own signature shows the caller holds its key."""
         try:
-            if "certificateSigningRequest" in body:
-                csr = x509.load_pem_x509_csr(base64.b64decode(body["certificateSigningRequest"]))
-                if not csr.is_signature_valid:
-                    raise RequestError("The signature supplied in the request could not be "
-                                       "verified")
-                key = csr.public_key()
-            else:
-                request = body["publicKeyRequest"]
-                key = serialization.load_pem_public_key(request["publicKey"]["content"].encode())
-                _verify(key, base64.b64decode(request["proofOfPossession"]), challenge.encode())
-        except RequestError:
-            raise
-        except InvalidSignature as exc:
-            raise RequestError("The signature supplied in the request could not be verified"
-                               ) from exc
+            csr = x509.load_pem_x509_csr(base64.b64decode(body["certificateSigningRequest"]))
+            key = csr.public_key()
         except (KeyError, TypeError, ValueError) as exc:
             raise RequestError("The certificate signing request could not be parsed") from exc
+        if not csr.is_signature_valid:
+            raise RequestError("The signature supplied in the request could not be verified")
         if not (isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
                 or (isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048)):
             raise RequestError("The public key supplied in the request is insecure")
@@ -162,13 +143,3 @@ class CertificateAuthority:
             ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS, sct), critical=False)
         return builder.sign(self.intermediate_key, hashes.SHA256())
 
-
-def _verify(key: Any, signature: bytes, data: bytes) -> None:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-    elif isinstance(key, rsa.RSAPublicKey):
-        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-    elif isinstance(key, ed25519.Ed25519PublicKey):
-        key.verify(signature, data)
-    else:
-        raise InvalidSignature

@@ -31,7 +31,7 @@ class OIDCProvider:
         self._rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._ec = ec.generate_private_key(ec.SECP256R1())
         self._kids = {"RS256": uuid.uuid4().hex[:16], "ES256": uuid.uuid4().hex[:16]}
-        self._request_tokens: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._request_tokens: dict[str, dict[str, Any]] = {}  # GitHub request token -> claims
         self._lock = threading.Lock()
 
     def issuer(self, provider: str) -> str:
@@ -49,11 +49,14 @@ class OIDCProvider:
         key = signing_key or (self._rsa if alg == "RS256" else self._ec)
         return jwt.encode(payload, key, algorithm=alg, headers={"kid": self._kids[alg]})
 
-    def github_request_url(self, provider: str, claims: Mapping[str, Any]) -> tuple[str, str]:
-        """``(ACTIONS_ID_TOKEN_REQUEST_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN)`` for ``claims``."""
+    def github_request_url(self, claims: Mapping[str, Any]) -> tuple[str, str]:
+        """``(ACTIONS_ID_TOKEN_REQUEST_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN)`` for ``claims``.
+
+        Tokens are minted when requested, as on GitHub, so a long job never holds a stale one.
+        """
         token = secrets.token_urlsafe(24)
         with self._lock:
-            self._request_tokens[token] = (provider, dict(claims))
+            self._request_tokens[token] = dict(claims)
         return f"{self.base_url}/github/idtoken?api-version=2.0", token
 
     def jwks(self) -> dict[str, Any]:
@@ -86,10 +89,11 @@ class OIDCProvider:
     def _github_token(self, request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         with self._lock:
-            entry = self._request_tokens.get(token) if scheme.lower() == "bearer" else None
-        if entry is None:
+            claims = self._request_tokens.get(token) if scheme.lower() == "bearer" else None
+        if claims is None:
             return json_response(401, {"message": "Unauthorized: bad request token"})
-        provider, claims = entry
-        audience = request.query.get("audience") or self.issuer("github").rstrip("/")
-        value = self.mint(provider, claims, audience=audience)
+        # Without an audience GitHub uses the owner's URL, which Fulcio would refuse.
+        audience = (request.query.get("audience")
+                    or f"https://github.com/{claims.get('repository_owner', '')}")
+        value = self.mint("github", claims, audience=audience)
         return json_response(200, {"count": 1, "value": value})

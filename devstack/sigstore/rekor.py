@@ -52,7 +52,7 @@ class Log:
         self.origin = f"{LOOPBACK} - {self.tree_id}" if version == 1 else f"{LOOPBACK}/v2"
         self.bodies: list[bytes] = []
         self.leaves: list[bytes] = []
-        self.extra: list[dict[str, Any]] = []  # per-entry data such as v1's SET
+        self.promises: list[tuple[int, str]] = []  # v1: (integratedTime, SET)
         self.lock = threading.RLock()
 
     def sign(self, data: bytes) -> bytes:
@@ -123,11 +123,10 @@ class Rekor:
             index = len(log.leaves)
             integrated = int(time.time())
             promise: dict[str, str | int] = {"body": pki.b64(body), "integratedTime": integrated,
-                       "logID": log.log_id.hex(), "logIndex": index}
+                                             "logID": log.log_id.hex(), "logIndex": index}
             log.bodies.append(body)
             log.leaves.append(leaf)
-            log.extra.append({"integratedTime": integrated,
-                              "set": pki.b64(log.sign(rfc8785.dumps(promise)))})
+            log.promises.append((integrated, pki.b64(log.sign(rfc8785.dumps(promise)))))
         uuid = self._uuid(index)
         return json_response(201, self._v1_entry(index), {
             "Location": f"{self.base_url}/api/v1/log/entries/{uuid}", "ETag": uuid})
@@ -138,11 +137,12 @@ class Rekor:
     def _v1_entry(self, index: int) -> dict[str, Any]:
         log = self.v1
         proof = log.proof(index)
+        integrated, signed_entry_timestamp = log.promises[index]
         return {self._uuid(index): {
-            "body": pki.b64(log.bodies[index]), "integratedTime": log.extra[index][
-                "integratedTime"], "logID": log.log_id.hex(), "logIndex": index,
+            "body": pki.b64(log.bodies[index]), "integratedTime": integrated,
+            "logID": log.log_id.hex(), "logIndex": index,
             "verification": {
-                "signedEntryTimestamp": log.extra[index]["set"],
+                "signedEntryTimestamp": signed_entry_timestamp,
                 "inclusionProof": {**proof, "rootHash": proof["rootHash"].hex(),
                                    "hashes": [h.hex() for h in proof["hashes"]]}}}}
 

@@ -76,8 +76,8 @@ class Service:
                 pass
 
         self._server = ThreadingHTTPServer((LOOPBACK, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"sigstore-{type(app).__name__}")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name=f"sigstore-{type(app).__name__}")
 
     @property
     def url(self) -> str:

@@ -27,6 +27,12 @@ DEFAULT_URI = "https://ci.attest.test/builders/local"
 
 
 class SigstoreStack:
+    """Use as ``with SigstoreStack.start() as stack:``; every key is made fresh per instance.
+
+    Providers name the OIDC issuers: ``email`` (SAN = email), ``github`` and ``gitlab`` (SAN
+    and extensions from CI claims, as Fulcio derives them) and ``uri`` (SAN = ``sub``).
+    """
+
     def __init__(self) -> None:
         self.started_at = pki.now()
         self.oidc = OIDCProvider()
@@ -136,7 +142,7 @@ class SigstoreStack:
     def github_actions_env(self, **claims: Any) -> dict[str, str]:
         """Environment of a GitHub Actions job whose ID-token endpoint is this issuer."""
         full = self.claims("github", **claims)
-        url, token = self.oidc.github_request_url("github", full)
+        url, token = self.oidc.github_request_url(full)
         ref = str(full["ref"])
         return {
             "CI": "true", "GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": url,

@@ -251,24 +251,6 @@ def test_ca_checks_proof_of_possession(sigstore_stack: SigstoreStack) -> None:
     assert "signature" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("challenge", "status"), [(b"developer@attest.test", 201),
-                                                   (b"somebody@else.test", 400)])
-def test_ca_public_key_request(sigstore_stack: SigstoreStack, challenge: bytes,
-                               status: int) -> None:
-    """sigstore-js's request shape: a public key and a signature over the token's identity."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    body = {"credentials": {"oidcIdentityToken": sigstore_stack.mint_token()},
-            "publicKeyRequest": {
-                "publicKey": {"algorithm": "ECDSA", "content": public.decode()},
-                "proofOfPossession": base64.b64encode(
-                    key.sign(challenge, ec.ECDSA(hashes.SHA256()))).decode()}}
-    response = requests.post(f"{sigstore_stack.urls['ca']}/api/v2/signingCert", json=body,
-                             timeout=10)
-    assert response.status_code == status
-
-
 def test_leaf_certificate_profile(sigstore_stack: SigstoreStack) -> None:
     response = post_csr(sigstore_stack, sigstore_stack.mint_token(provider="github"))
     assert response.status_code == 201
