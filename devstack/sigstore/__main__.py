@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.token_out:
                 token = stack.mint_token(identity, provider=args.provider,
                                          lifetime=args.token_lifetime)
-                args.token_out.write_text(token + "\n")
+                partial = args.token_out.with_name(args.token_out.name + ".partial")
+                partial.write_text(token + "\n")
+                partial.replace(args.token_out)  # readers never see half a token
 
-        write_token()
         for name, url in stack.urls.items():
             print(f"{name:6} {url}")
         print(f"identity {stack.expected_identity(args.provider, identity)}")
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.github_env_out:
             print(f"github   identity {stack.expected_identity('github')} "
                   f"issuer {stack.issuer('github')}")
+        sys.stdout.flush()
+        write_token()  # last: scripts wait for the token, then read the lines above
         print("serving; stop with Ctrl-C", flush=True)
         while not stopping.wait(max(args.token_lifetime // 2, 1)):
             write_token()

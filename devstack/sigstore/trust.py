@@ -57,7 +57,7 @@ def client_trust_config(*, trusted_root: Mapping[str, Any], urls: Mapping[str, s
     signing_config = {
         "mediaType": SIGNING_CONFIG,
         "caUrls": [service(urls["ca"], start)],
-        "oidcUrls": [service(urls["oidc"], start)],
+        "oidcUrls": [service(f"{urls['oidc']}/email", start)],  # an issuer, for interactive use
         "rekorTlogUrls": [service(urls["rekor"], start, rekor_version)],
         "rekorTlogConfig": {"selector": "ANY"},
         "tsaUrls": [service(f"{urls['tsa']}/api/v1/timestamp", start)] if tsa else [],
