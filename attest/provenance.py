@@ -74,6 +74,11 @@ def _digest_map(digest: str) -> dict[str, str]:
     return {algorithm: hexdigest}
 
 
+def _git_facts(source: SourceFacts) -> dict[str, Any]:
+    return {"commit": source.commit, "ref": source.ref, "tag": source.tag, "dirty": source.dirty,
+            "dirtyFiles": list(source.dirty_files)}
+
+
 def _source_dependency(source: SourceFacts) -> dict[str, Any] | None:
     if not source.uri or not source.commit:
         return None
@@ -133,8 +138,7 @@ def build_predicate(
     if params.network:
         external["network"] = params.network
     internal: dict[str, Any] = {
-        "git": {"commit": source.commit, "ref": source.ref, "tag": source.tag,
-                "dirty": source.dirty, "dirtyFiles": list(source.dirty_files)},
+        "git": _git_facts(source),
         "ci": {"platform": ci.platform, "runnerEnvironment": ci.runner_environment,
                **({"workflow": ci.workflow} if ci.workflow else {}),
                **({"details": dict(sorted(ci.details.items()))} if ci.details else {})},
@@ -173,3 +177,51 @@ def build_predicate(
 
 def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: The buildType of provenance written by ``attest provenance`` for builds attest did not run.
+ARTIFACT_BUILD_TYPE = "https://github.com/attest-build/attest/blob/main/docs/buildtype.md#artifact-v1"
+
+
+def artifact_predicate(
+    *,
+    source: SourceFacts,
+    ci: CiFacts,
+    artifacts: list[str],
+    images: list[ExternalImage],
+    dockerfile: tuple[str, str] | None,
+    finished: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Provenance for artifacts built by something else in the same job (release files, or an
+    image built by buildx): attest vouches for the source, the CI run and the materials it can
+    see, not for the build steps themselves, and the buildType says so."""
+    external: dict[str, Any] = {"source": source.uri, "artifacts": list(artifacts)}
+    if extra:
+        external.update(extra)
+    dependencies: list[dict[str, Any]] = []
+    source_dep = _source_dependency(source)
+    if source_dep:
+        dependencies.append(source_dep)
+    if dockerfile:
+        dependencies.append({"uri": f"file:{dockerfile[0]}", "digest": {"sha256": dockerfile[1]},
+                             "name": "Dockerfile"})
+    dependencies += _image_dependencies(images, DEFAULT_PLATFORM)
+    metadata: dict[str, Any] = {"finishedOn": _timestamp(finished)}
+    if ci.invocation_id:
+        metadata["invocationId"] = ci.invocation_id
+    return {
+        "buildDefinition": {
+            "buildType": ARTIFACT_BUILD_TYPE,
+            "externalParameters": external,
+            "internalParameters": {
+                "git": _git_facts(source),
+                "ci": {"platform": ci.platform, "runnerEnvironment": ci.runner_environment},
+            },
+            "resolvedDependencies": dependencies,
+        },
+        "runDetails": {
+            "builder": {"id": ci.builder_id, "version": {"attest": __version__}},
+            "metadata": metadata,
+        },
+    }

@@ -150,6 +150,7 @@ def sign_statements(statements: list[tuple[str, bytes]], *, identity_token: str,
                     timeout: float = 60.0) -> Iterator[SignedStatement]:
     """Sign each ``(name, statement)`` with one certificate; yields as each completes, so a
     caller can persist every bundle before the next is attempted."""
+    _check_token_shape(identity_token)
     try:
         token = IdentityToken(identity_token)
     except IdentityError as error:
@@ -185,6 +186,28 @@ def sign_statements(statements: list[tuple[str, bytes]], *, identity_token: str,
 
             yield SignedStatement(name=name, bundle_json=_retrying(
                 f"signing the {name} statement", sign_one, policy))
+
+
+def _check_token_shape(identity_token: str) -> None:
+    """Say precisely what is wrong with a token before the library says "malformed"."""
+    import time
+
+    import jwt
+
+    try:
+        claims = jwt.decode(identity_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise SigningError("the identity token is not a JWT",
+                           hint="pass the raw OIDC token (three base64url parts)") from None
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if "sigstore" not in audiences:
+        raise SigningError("the identity token's audience is not 'sigstore'",
+                           hint="request the token with audience=sigstore")
+    expires = claims.get("exp")
+    if isinstance(expires, int | float) and expires < time.time():
+        raise SigningError("the identity token has expired",
+                           hint="request a fresh one; CI tokens live only minutes")
 
 
 def _retrying(what: str, func: Callable[[], T], policy: RetryPolicy) -> T:
