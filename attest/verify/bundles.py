@@ -60,7 +60,6 @@ from rfc3161_client import VerificationError as Rfc3161VerificationError
 from sigstore._internal.merkle import verify_merkle_inclusion
 from sigstore._internal.rekor.checkpoint import verify_checkpoint
 from sigstore._internal.sct import verify_sct
-from sigstore._internal.trust import Keyring
 from sigstore._utils import KeyID
 from sigstore.errors import VerificationError
 from sigstore.models import TransparencyLogEntry
