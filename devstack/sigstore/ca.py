@@ -68,6 +68,8 @@ class CertificateAuthority:
             body = request.json()
         except ValueError as exc:
             raise RequestError("invalid JSON body") from exc
+        if not isinstance(body, dict):
+            raise RequestError("the request body must be a JSON object")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = (body.get("credentials") or {}).get("oidcIdentityToken") or (
             token if scheme.lower() == "bearer" else "")
