@@ -32,7 +32,7 @@ def debian_rootfs(variant: str = "minbase", include: tuple[str, ...] = ()) -> Pa
     if include:
         argv.append("--include=" + ",".join(include))
     argv += [SUITE, str(partial), f"deb {apt_mirror()} {SUITE} main"]
-    subprocess.run(argv, check=True)  # noqa: S603 - fixed argv
+    subprocess.run(argv, check=True)
     partial.rename(target)
     return target
 

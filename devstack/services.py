@@ -59,7 +59,7 @@ def ensure_docker_engine(log_path: Path | None = None) -> None:
         raise RuntimeError("dockerd is not installed: apt-get install docker.io")
     log_path = log_path or Path(tempfile.gettempdir()) / "attest-dockerd.log"
     with open(log_path, "ab") as log:
-        subprocess.Popen(  # noqa: S603 - fixed argv
+        subprocess.Popen(
             ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(docker_engine_ready, 60, "the docker engine")
@@ -98,12 +98,12 @@ def start_registry(root: Path, port: int | None = None) -> Registry:
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     log = open(root / "registry.log", "ab")  # noqa: SIM115 - lives as long as the process
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log,  # noqa: S603
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     host = f"127.0.0.1:{port}"
 
     def ready() -> bool:
-        with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as response:
             return bool(response.status == 200)
 
     try:
