@@ -3,8 +3,12 @@ every statement of a build is signed with it as a DSSE envelope inside a Sigstor
 
 One certificate per build, not per statement: public-good Fulcio rate-limits, and a verifier
 reading several attestations of one image expects one signer. Transient failures of the CA,
-the log or the timestamp authority are retried with bounded backoff; the sigstore client sets
-no timeout of its own on some calls, so a socket default bounds stalls.
+the log or the timestamp authority are retried with bounded backoff. The sigstore client sets
+no timeout on its CA and log requests (a stalled service would hang a release for ever), so
+every HTTP request made while signing gets one (``ATTEST_SIGNING_TIMEOUT``, seconds). And a
+timestamp authority that fails is only a warning to the sigstore client, which then returns a
+bundle without a timestamp; with a TSA configured that bundle is refused and signing retried,
+because on a TSA-only (Rekor v2) instance it could never be verified.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
+import requests.adapters
 from sigstore import dsse
 from sigstore.models import ClientTrustConfig
 from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IDENTITY_TOKEN_ENV = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a value
+SIGNING_TIMEOUT_ENV = "ATTEST_SIGNING_TIMEOUT"
+DEFAULT_SIGNING_TIMEOUT = 60.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -104,13 +111,38 @@ def _interactive_token(trust_config: ClientTrustConfig) -> str:
         raise SigningError(f"interactive sign-in failed: {_short(error)}") from None
 
 
+def signing_timeout() -> float:
+    """Seconds one request to the CA, log or TSA may take (``ATTEST_SIGNING_TIMEOUT``)."""
+    try:
+        return max(0.1, float(os.environ.get(SIGNING_TIMEOUT_ENV, DEFAULT_SIGNING_TIMEOUT)))
+    except ValueError:
+        raise InputError(f"{SIGNING_TIMEOUT_ENV} must be a number of seconds") from None
+
+
 @contextlib.contextmanager
-def _bounded_sockets(seconds: float) -> Iterator[None]:
+def _bounded_requests(seconds: float) -> Iterator[None]:
+    """Give every HTTP request made inside a timeout, whatever the library passed.
+
+    ``requests`` sends ``timeout=None`` (wait for ever) when a caller sets none, which
+    overrides a socket default; the one place every request passes through is the transport
+    adapter, so the bound is applied there, and restored afterwards.
+    """
+    original = requests.adapters.HTTPAdapter.send
+
+    def send(adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest,
+             *args: Any, **kwargs: Any) -> requests.Response:
+        timeout = kwargs.get("timeout")
+        if timeout is None or (isinstance(timeout, int | float) and timeout > seconds):
+            kwargs["timeout"] = seconds
+        return original(adapter, request, *args, **kwargs)
+
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
+    requests.adapters.HTTPAdapter.send = send  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
+        requests.adapters.HTTPAdapter.send = original  # type: ignore[method-assign]
         socket.setdefaulttimeout(previous)
 
 
@@ -147,7 +179,7 @@ def _hint_for(status: int) -> str:
 
 def sign_statements(statements: list[tuple[str, bytes]], *, identity_token: str,
                     trust_config: ClientTrustConfig,
-                    timeout: float = 60.0) -> Iterator[SignedStatement]:
+                    timeout: float | None = None) -> Iterator[SignedStatement]:
     """Sign each ``(name, statement)`` with one certificate; yields as each completes, so a
     caller can persist every bundle before the next is attempted."""
     _check_token_shape(identity_token)
@@ -160,9 +192,10 @@ def sign_statements(statements: list[tuple[str, bytes]], *, identity_token: str,
         raise SigningError("the identity token has expired",
                            hint="request a fresh one; CI tokens live only minutes")
     policy = RetryPolicy.from_env()
-    with _bounded_sockets(timeout):
+    with _bounded_requests(timeout or signing_timeout()):
         try:
             context = SigningContext.from_trust_config(trust_config)
+            timestamp_authorities = len(trust_config.signing_config.get_tsas())
         except Exception as error:
             raise SigningError(f"the signing configuration is unusable: {_short(error)}",
                                hint="check --trust-config") from None
@@ -182,10 +215,23 @@ def sign_statements(statements: list[tuple[str, bytes]], *, identity_token: str,
                     bundle = signer.sign_dsse(statement)
                 except Exception as error:
                     raise _classify(error, f"signing the {name} statement") from None
-                return str(bundle.to_json()).encode()
+                bundle_json = str(bundle.to_json()).encode()
+                if _timestamps(bundle_json) < timestamp_authorities:
+                    raise TransientError(f"signing the {name} statement: the timestamp "
+                                         "authority returned no timestamp")
+                return bundle_json
 
             yield SignedStatement(name=name, bundle_json=_retrying(
                 f"signing the {name} statement", sign_one, policy))
+
+
+def _timestamps(bundle_json: bytes) -> int:
+    """How many RFC 3161 timestamps a bundle carries."""
+    import json
+
+    material = json.loads(bundle_json).get("verificationMaterial") or {}
+    data = material.get("timestampVerificationData") or {}
+    return len(data.get("rfc3161Timestamps") or [])
 
 
 def _check_token_shape(identity_token: str) -> None:
