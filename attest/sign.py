@@ -30,7 +30,13 @@ from sigstore.models import ClientTrustConfig
 from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
 from sigstore.sign import Signer, SigningContext
 
-from attest._internal.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from attest._internal.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    parse_retry_after,
+    reason,
+)
 from attest.errors import InputError, SigningError
 
 log = logging.getLogger(__name__)
@@ -260,7 +266,8 @@ def _retrying(what: str, func: Callable[[], T], policy: RetryPolicy) -> T:
     try:
         return call_with_retries(what, func, policy)
     except TransientError as error:
-        raise SigningError(f"{what} kept failing: {error}",
+        raise SigningError(f"{what} kept failing after {policy.attempts} attempts: "
+                           f"{reason(error, what)}",
                            hint="the signing service is unavailable; rerun with --resume DIR"
                            ) from None
 

@@ -67,6 +67,12 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def reason(error: BaseException, what: str) -> str:
+    """The cause of a failure without the ``what: `` prefix a wrapper's message already has."""
+    text = str(error)
+    return text[len(what) + 2:] if text.startswith(f"{what}: ") else text
+
+
 def call_with_retries(
     what: str,
     func: Callable[[], T],

@@ -25,7 +25,13 @@ from urllib.parse import urlencode, urljoin, urlparse
 import requests
 import urllib3
 
-from attest._internal.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from attest._internal.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    parse_retry_after,
+    reason,
+)
 from attest.errors import DigestMismatch, InputError, RegistryError
 from attest.reference import ImageReference, is_loopback_host, parse_digest
 from attest.registry import media_types as mt
@@ -41,6 +47,10 @@ MAX_SMALL_BLOB_BYTES = 64 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _CHUNK = 1024 * 1024
 _MAX_REDIRECTS = 5
+#: Pages of a tag list or referrers list we follow before deciding the registry is looping.
+_MAX_PAGES = 100
+#: An error body is read only this far: it is for a one-line message.
+_MAX_ERROR_BODY = 64 * 1024
 #: What a broken body stream raises (urllib3, requests and the socket layer).
 _STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
                   TransientError)
@@ -74,11 +84,15 @@ class Descriptor:
         if not isinstance(data, dict):
             raise InputError("descriptor is not a JSON object")
         try:
-            media_type = str(data["mediaType"])
+            media_type = data["mediaType"]
             digest = parse_digest(str(data["digest"]))
-            size = int(data["size"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(f"malformed descriptor: {error}") from None
+            size = data["size"]
+        except KeyError as error:
+            raise InputError(f"malformed descriptor: no {error}") from None
+        if not isinstance(media_type, str) or not media_type or len(media_type) > 255:
+            raise InputError(f"descriptor {digest} has a malformed mediaType")
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise InputError(f"descriptor {digest} has a size that is not an integer")
         if size < 0:
             raise InputError(f"descriptor {digest} has a negative size")
         annotations = data.get("annotations") or {}
@@ -87,6 +101,8 @@ class Descriptor:
                                                  and not isinstance(platform, dict)):
             raise InputError(f"descriptor {digest} has malformed annotations or platform")
         artifact_type = data.get("artifactType")
+        if artifact_type is not None and not isinstance(artifact_type, str):
+            raise InputError(f"descriptor {digest} has a malformed artifactType")
         return cls(
             media_type=media_type,
             digest=digest,
@@ -197,7 +213,8 @@ class RegistryClient:
         try:
             return call_with_retries(what, func, self._retry)
         except TransientError as error:
-            raise RegistryError(f"{what} on {self.registry} kept failing: {error}",
+            raise RegistryError(f"{what} on {self.registry} kept failing after "
+                                f"{self._retry.attempts} attempts: {reason(error, what)}",
                                 hint="the registry is unavailable or rate limiting; retry later"
                                 ) from None
 
@@ -212,8 +229,13 @@ class RegistryClient:
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
         what: str,
+        retry: bool = True,
     ) -> requests.Response:
-        """One logical call: auth handshake, manual redirects and retries included."""
+        """One logical call: auth handshake, manual redirects and retries included.
+
+        With ``retry=False`` a transient failure is raised as :class:`TransientError` for the
+        caller to handle: a read-modify-write must re-read before it writes again.
+        """
 
         def attempt() -> requests.Response:
             response = self._send(method, path_or_url, scope=scope, headers=headers, data=data,
@@ -225,11 +247,17 @@ class RegistryClient:
                                      retry_after=retry_after)
             return response
 
+        if not retry:
+            response = attempt()
+            if response.status_code not in ok:
+                self._raise_for(response, what)
+            return response
         try:
             response = call_with_retries(what, attempt, self._retry)
         except TransientError as error:
             raise RegistryError(
-                f"{what} on {self.registry} kept failing: {error}",
+                f"{what} on {self.registry} kept failing after {self._retry.attempts} attempts: "
+                f"{reason(error, what)}",
                 hint="the registry is unavailable or rate limiting; retry later",
             ) from None
         if response.status_code not in ok:
@@ -298,6 +326,14 @@ class RegistryClient:
         realm = params.get("realm")
         if not realm:
             return False
+        realm_url = urlparse(realm)
+        if realm_url.scheme not in ("http", "https") or not realm_url.netloc:
+            raise RegistryError(f"{self.registry} named an unusable token service {realm[:80]!r}")
+        if realm_url.scheme == "http" and not is_loopback_host(realm_url.netloc) and \
+                self._credentials is not None:
+            raise RegistryError(
+                f"{self.registry} asks for credentials over plain HTTP at {realm_url.netloc}",
+                hint="credentials are only sent over HTTPS (or to a loopback address)")
         query = {"service": params.get("service", "")}
         if scope:
             query["scope"] = scope
@@ -340,11 +376,15 @@ class RegistryClient:
         status = response.status_code
         detail = ""
         try:
-            errors = response.json().get("errors") or []
+            body = response.raw.read(_MAX_ERROR_BODY, decode_content=True) \
+                if response.raw is not None else b""
+            document = json.loads(body)
+            errors = document.get("errors") if isinstance(document, dict) else None
             if errors and isinstance(errors, list):
                 detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3]
                                    if isinstance(e, dict))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError, OSError,
+                urllib3.exceptions.HTTPError):
             pass
         finally:
             response.close()
@@ -355,7 +395,7 @@ class RegistryClient:
             hint = "check the repository name, tag or digest"
         message = f"{what} on {self.registry}: HTTP {status}"
         if detail:
-            message += f" ({detail[:300]})"
+            message += f" ({' '.join(detail.split())[:300]})"
         raise RegistryError(message, hint=hint)
 
     # ---------------------------------------------------------------------------- manifests
@@ -398,13 +438,19 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         digest = response.headers.get("Docker-Content-Digest")
-        if not digest:
+        length = response.headers.get("Content-Length", "")
+        if not digest or not length.isdigit():
             manifest = self.get_manifest(repository, reference)
             return manifest.descriptor
+        try:
+            parsed = parse_digest(digest.strip())
+        except InputError:
+            raise RegistryError(f"{what}: the registry answered with a malformed digest "
+                                f"{digest[:80]!r}") from None
         return Descriptor(
             media_type=response.headers.get("Content-Type", "").split(";")[0].strip(),
-            digest=parse_digest(digest),
-            size=int(response.headers.get("Content-Length", "0")),
+            digest=parsed,
+            size=int(length),
         )
 
     def resolve(self, ref: ImageReference) -> ImageReference:
@@ -420,14 +466,20 @@ class RegistryClient:
                                 hint="check the name and tag, or push the image first")
         return ref.with_digest(descriptor.digest)
 
-    def put_manifest(self, repository: str, reference: str, raw: bytes,
-                     media_type: str) -> tuple[str, requests.structures.CaseInsensitiveDict[str]]:
-        """Upload bytes exactly as given; returns their digest and the response headers."""
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str, *,
+                     retry: bool = True,
+                     ) -> tuple[str, requests.structures.CaseInsensitiveDict[str]]:
+        """Upload bytes exactly as given; returns their digest and the response headers.
+
+        ``retry=False``: one attempt, a transient failure raised as :class:`TransientError`
+        (for read-modify-write, whose retry must not resend content read before the failure).
+        """
         digest = digest_of(raw)
         what = f"PUT manifest {repository}:{reference}"
         response = self._request(
             "PUT", f"/v2/{repository}/manifests/{reference}", scope=_push(repository),
-            headers={"Content-Type": media_type}, data=raw, ok=(200, 201), what=what)
+            headers={"Content-Type": media_type}, data=raw, ok=(200, 201), what=what,
+            retry=retry)
         response.close()
         stored = response.headers.get("Docker-Content-Digest")
         if stored and stored != digest:
@@ -443,15 +495,39 @@ class RegistryClient:
     def list_tags(self, repository: str) -> list[str]:
         tags: list[str] = []
         url: str | None = f"/v2/{repository}/tags/list"
+        what = f"GET tags {repository}"
+        seen: set[str] = set()
         while url:
-            response = self._request("GET", url, scope=_pull(repository), ok=(200, 404),
-                                     what=f"GET tags {repository}")
-            if response.status_code == 404:
+            if url in seen or len(seen) >= _MAX_PAGES:
+                raise RegistryError(f"{what}: the registry's pages do not end")
+            seen.add(url)
+            status, _, link, raw = self._page(url, repository, (200, 404), what)
+            if status == 404:
                 return tags
-            body = response.json()
-            tags.extend(str(t) for t in (body.get("tags") or []))
-            url = _next_link(response)
+            body = _json_object(raw, what)
+            listed = body.get("tags") or []
+            if not isinstance(listed, list):
+                raise RegistryError(f"{what}: the tag list is malformed")
+            tags.extend(str(t) for t in listed)
+            url = link
         return tags
+
+    def _page(self, url: str, repository: str, ok: tuple[int, ...],
+              what: str) -> tuple[int, str, str | None, bytes]:
+        """One page of a list: status, content type, next link and the (bounded) body; a body
+        cut short is fetched again."""
+
+        def fetch() -> tuple[int, str, str | None, bytes]:
+            response = self._request("GET", url, scope=_pull(repository), stream=True, ok=ok,
+                                     what=what)
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            if response.status_code != 200:
+                response.close()
+                return response.status_code, content_type, None, b""
+            link = _next_link(response)
+            return 200, content_type, link, _read_limited(response, MAX_MANIFEST_BYTES, what)
+
+        return self._retrying(what, fetch)
 
     # ------------------------------------------------------------------------------- blobs
     def blob_exists(self, repository: str, digest: str) -> bool:
@@ -475,9 +551,13 @@ class RegistryClient:
 
         return self._retrying(what, fetch)
 
-    def open_blob(self, repository: str, digest: str) -> BlobReader:
-        """A streaming, resuming, verifying reader over one blob (for layers)."""
-        return BlobReader(self, repository, digest)
+    def open_blob(self, repository: str, digest: str, size: int | None = None) -> BlobReader:
+        """A streaming, resuming, verifying reader over one blob (for layers).
+
+        With ``size`` (the descriptor's), a registry that sends more bytes than that is cut
+        off there instead of being read for ever.
+        """
+        return BlobReader(self, repository, digest, size)
 
     def _blob_response(self, repository: str, digest: str, offset: int) -> requests.Response:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -508,8 +588,15 @@ class RegistryClient:
             done = self._request(
                 "PUT", f"{url}{separator}{urlencode({'digest': digest})}",
                 scope=_push(repository), headers={"Content-Type": "application/octet-stream"},
-                data=data if isinstance(data, bytes) else b"".join(data), ok=(201,), what=what)
+                data=data if isinstance(data, bytes) else b"".join(data), ok=(201, 404),
+                what=what)
             done.close()
+            if done.status_code == 404:
+                # The session is gone: an earlier PUT whose answer was lost (reset, timeout)
+                # may have completed it. Otherwise start a new session.
+                if self.blob_exists(repository, digest):
+                    return
+                raise TransientError(f"{what}: the upload session was lost")
 
         self._retrying(what, once)
 
@@ -536,23 +623,24 @@ class RegistryClient:
         """The referrers API's answer, or None when the registry does not implement it."""
         url: str | None = f"/v2/{repository}/referrers/{digest}"
         found: list[Descriptor] = []
+        what = f"GET referrers {digest}"
+        seen: set[str] = set()
         while url:
-            response = self._request("GET", url, scope=_pull(repository), stream=True,
-                                     ok=(200, 404, 405), what=f"GET referrers {digest}")
-            if response.status_code != 200:
-                response.close()
+            if url in seen or len(seen) >= _MAX_PAGES:
+                raise RegistryError(f"{what}: the registry's pages do not end")
+            seen.add(url)
+            status, content_type, link, raw = self._page(url, repository, (200, 404, 405), what)
+            if status != 200:
                 return None
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-            raw = _read_limited(response, MAX_MANIFEST_BYTES, "referrers")
             if content_type and content_type != mt.OCI_INDEX:
                 return None
-            try:
-                index = json.loads(raw)
-            except (ValueError, RecursionError):
-                raise RegistryError(f"referrers list for {digest} is not JSON") from None
-            found.extend(Descriptor.from_json(d) for d in _list(index.get("manifests"),
-                                                                "manifests"))
-            url = _next_link(response)
+            index = _json_object(raw, f"referrers list for {digest}")
+            for entry in _list(index.get("manifests"), "manifests"):
+                try:
+                    found.append(Descriptor.from_json(entry))
+                except InputError as error:
+                    log.warning("referrers of %s: skipping an entry: %s", digest, error.message)
+            url = link
         return found
 
 
@@ -560,10 +648,13 @@ class BlobReader:
     """A file-like reader that verifies the blob's digest at EOF and resumes after a reset.
 
     A truncated or reset stream is reopened with a ``Range`` request where the registry
-    supports it, so a 1 GB layer is not re-downloaded for one hiccup.
+    supports it, so a 1 GB layer is not re-downloaded for one hiccup. Nothing read may be
+    trusted before EOF: a consumer must read to the end (or drop what it derived) so that the
+    digest check runs.
     """
 
-    def __init__(self, client: RegistryClient, repository: str, digest: str) -> None:
+    def __init__(self, client: RegistryClient, repository: str, digest: str,
+                 size: int | None = None) -> None:
         self._client = client
         self._repository = repository
         self._digest = digest
@@ -574,6 +665,7 @@ class BlobReader:
         self._stream: Any = None
         self._resumes = 0
         self._done = False
+        self._size = size
 
     def _open(self) -> IO[bytes]:
         if self._stream is None:
@@ -613,6 +705,11 @@ class BlobReader:
         if not data:
             self._finish()
             return b""
+        if self._size is not None and self._offset + len(data) > self._size:
+            self._drop()
+            raise DigestMismatch(f"blob {self._digest} is longer than the {self._size} bytes "
+                                 "its descriptor declares",
+                                 hint="the registry served altered content; do not use it")
         self._hash.update(data)
         self._offset += len(data)
         return data
@@ -655,8 +752,21 @@ def _push(repository: str, extra: str = "") -> str:
 
 
 def _next_link(response: requests.Response) -> str | None:
-    link = response.links.get("next", {}).get("url")
+    try:
+        link = response.links.get("next", {}).get("url")
+    except (ValueError, AttributeError):
+        return None
     return str(link) if link else None
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{what}: the registry's answer is not JSON") from None
+    if not isinstance(document, dict):
+        raise RegistryError(f"{what}: the registry's answer is not a JSON object")
+    return document
 
 
 def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:

@@ -11,8 +11,15 @@ Three layouts exist in the field and each has readers that know only it:
 * **BuildKit in-index attestation manifests**: unsigned statements inside the image index.
 
 Writing is append-only: existing referrers and ``.att`` layers are kept. Both the fallback
-index and the ``.att`` manifest are read-modify-write, so every write is checked afterwards and
-redone when a concurrent writer's update replaced ours (a lost update).
+index and the ``.att`` manifest are read-modify-write on a tag, and registries offer no
+compare-and-swap for tags, so two writers racing can lose one update (B reads, A writes, B
+writes what it read plus its own entry). Two measures close that window:
+
+* just before writing, the tag is checked to still be what was read (a cheap HEAD), so a
+  writer only ever overwrites a version it has seen, give or take one round trip;
+* after writing, a writer waits a settle delay far longer than that round trip and reads again;
+  if its entry was replaced it writes again from the fresh contents. A write is never retried
+  blindly with content read before the failure.
 
 Reading never trusts an index: each referrer manifest is fetched by digest and must name the
 image as its subject; each blob is digest-checked by the client.
@@ -22,22 +29,33 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from attest.errors import InputError, RegistryError
+from attest._internal.retry import RetryPolicy, TransientError
+from attest.errors import DigestMismatch, InputError, RegistryError
 from attest.reference import ImageReference
 from attest.registry import media_types as mt
-from attest.registry.client import Descriptor, Manifest, RegistryClient, digest_of
+from attest.registry.client import (
+    MAX_SMALL_BLOB_BYTES,
+    Descriptor,
+    Manifest,
+    RegistryClient,
+    digest_of,
+)
 
 log = logging.getLogger(__name__)
 
 Layout = Literal["referrer", "cosign-att", "buildkit"]
 MAX_REFERRERS = 1000
-_LOST_UPDATE_ATTEMPTS = 8
+_LOST_UPDATE_ATTEMPTS = 10
+#: The least time a write is left to settle before it is confirmed (``ATTEST_ATTACH_SETTLE``).
+DEFAULT_SETTLE = 0.25
 
 
 @dataclass(frozen=True)
@@ -125,57 +143,116 @@ def _add_to_fallback_index(client: RegistryClient, repository: str, subject_dige
     """Append ``descriptor`` to the ``sha256-<hex>`` index, surviving concurrent writers."""
     tag = fallback_tag(subject_digest)
 
-    def entries() -> list[dict[str, Any]]:
+    def entries() -> tuple[str | None, list[dict[str, Any]]]:
         existing = _get_optional(client, repository, tag)
         if existing is None:
-            return []
+            return None, []
         if existing.media_type != mt.OCI_INDEX:
             raise RegistryError(
                 f"tag {repository}:{tag} holds a {existing.media_type}, not a referrers index",
                 hint="another tool uses this tag; remove it or use a registry with the "
                      "referrers API")
-        return [d for d in existing.json.get("manifests") or [] if isinstance(d, dict)]
+        listed = existing.json.get("manifests") or []
+        if not isinstance(listed, list):
+            raise RegistryError(f"tag {repository}:{tag} holds a malformed referrers index",
+                                hint="delete the tag; attest rewrites it on the next attach")
+        return existing.digest, [d for d in listed if isinstance(d, dict)]
 
-    def write(current: list[dict[str, Any]]) -> None:
+    def write(current: list[dict[str, Any]]) -> bytes:
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
                  "manifests": [*current, descriptor.to_json()]}
-        raw = _canonical(index)
-        client.put_manifest(repository, tag, raw, mt.OCI_INDEX)
+        return _canonical(index)
 
     _append_until_present(
+        client, repository, tag, mt.OCI_INDEX,
         what=f"referrers index {repository}:{tag}",
         read=entries,
         present=lambda current: any(d.get("digest") == descriptor.digest for d in current),
-        write=write,
+        build=write,
     )
 
 
 def _append_until_present(
+    client: RegistryClient,
+    repository: str,
+    tag: str,
+    media_type: str,
     *,
     what: str,
-    read: Callable[[], list[dict[str, Any]]],
+    read: Callable[[], tuple[str | None, list[dict[str, Any]]]],
     present: Callable[[list[dict[str, Any]]], bool],
-    write: Callable[[list[dict[str, Any]]], None],
+    build: Callable[[list[dict[str, Any]]], bytes],
 ) -> None:
-    """Read-modify-write with verification: redo the write while someone else's replaced it."""
-    for attempt in range(1, _LOST_UPDATE_ATTEMPTS + 1):
-        current = read()
-        if present(current):
-            return
-        write(current)
-        # A concurrent writer may have read the old list before our PUT and written after it.
-        time.sleep(0.05 * attempt)
-        if present(read()):
-            return
-        log.warning("%s: a concurrent update replaced ours; retrying (%d)", what, attempt)
-    raise RegistryError(f"{what}: lost the update to concurrent writers {_LOST_UPDATE_ATTEMPTS} "
-                        "times", hint="retry the attach step (attest build --resume DIR)")
+    """Read-modify-write of ``tag`` until our entry is in it and stays there.
+
+    ``read`` returns the tag's current digest (None when absent) and entries; ``build`` the
+    manifest bytes with our entry appended. See the module docstring for why the check before
+    the write and the settled read after it.
+    """
+    policy = RetryPolicy.from_env()
+    settle = _settle_delay()
+    failures = 0
+    writes = 0
+    confirmed_once = False
+    while True:
+        if writes > _LOST_UPDATE_ATTEMPTS:
+            raise RegistryError(f"{what}: lost the update to concurrent writers "
+                                f"{_LOST_UPDATE_ATTEMPTS} times",
+                                hint="retry the attach step (attest build --resume DIR)")
+        try:
+            version, current = read()
+            if present(current):
+                if confirmed_once:
+                    return
+                # Present now; a writer that read before our write may still replace it.
+                time.sleep(settle * (1 + random.random()))  # noqa: S311 - jitter
+                confirmed_once = True
+                continue
+            confirmed_once = False
+            raw = build(current)
+            now = client.head_manifest(repository, tag)
+            if (now.digest if now else None) != version:
+                failures += 1
+                log.info("%s changed while we were writing; reading it again", what)
+            else:
+                writes += 1
+                client.put_manifest(repository, tag, raw, media_type, retry=False)
+                continue
+        except TransientError as error:
+            failures += 1
+            if failures >= _LOST_UPDATE_ATTEMPTS:
+                raise RegistryError(f"{what} on {client.registry} kept failing: {error}",
+                                    hint="the registry is unavailable; retry later (attest "
+                                         "build --resume DIR)") from None
+            time.sleep(policy.delay(min(failures, policy.attempts), error.retry_after))
+            continue
+        if failures >= _LOST_UPDATE_ATTEMPTS:
+            raise RegistryError(f"{what}: lost the update to concurrent writers "
+                                f"{_LOST_UPDATE_ATTEMPTS} times",
+                                hint="retry the attach step (attest build --resume DIR)")
+        time.sleep(settle * random.random())  # noqa: S311 - let the other writer finish
+
+
+def _settle_delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get("ATTEST_ATTACH_SETTLE", DEFAULT_SETTLE)))
+    except ValueError:
+        return DEFAULT_SETTLE
 
 
 def _get_optional(client: RegistryClient, repository: str, tag: str) -> Manifest | None:
     if client.head_manifest(repository, tag) is None:
         return None
     return client.get_manifest(repository, tag)
+
+
+def _read_tag(client: RegistryClient, repository: str, tag: str) -> Manifest | None:
+    """For discovery: a tag holding something unusable is skipped with a warning."""
+    try:
+        return _get_optional(client, repository, tag)
+    except (InputError, DigestMismatch) as error:
+        log.warning("tag %s: %s; ignored", tag, error.message)
+        return None
 
 
 # ------------------------------------------------------------------------------ cosign .att
@@ -198,13 +275,17 @@ def attach_cosign_att(
                   "annotations": annotations}
     tag = cosign_att_tag(subject_digest)
 
-    def layers() -> list[dict[str, Any]]:
+    def layers() -> tuple[str | None, list[dict[str, Any]]]:
         existing = _get_optional(client, repository, tag)
         if existing is None:
-            return []
-        return [d for d in existing.json.get("layers") or [] if isinstance(d, dict)]
+            return None, []
+        listed = existing.json.get("layers") or []
+        if not isinstance(listed, list):
+            raise RegistryError(f"tag {repository}:{tag} holds a malformed manifest",
+                                hint="delete the tag; attest rewrites it on the next attach")
+        return existing.digest, [d for d in listed if isinstance(d, dict)]
 
-    def write(current: list[dict[str, Any]]) -> None:
+    def write(current: list[dict[str, Any]]) -> bytes:
         all_layers = [*current, layer_json]
         config = {
             "architecture": "",
@@ -223,13 +304,14 @@ def attach_cosign_att(
                        "size": config_desc.size},
             "layers": all_layers,
         }
-        client.put_manifest(repository, tag, _canonical(manifest), mt.OCI_MANIFEST)
+        return _canonical(manifest)
 
     _append_until_present(
+        client, repository, tag, mt.OCI_MANIFEST,
         what=f"cosign attestations {repository}:{tag}",
         read=layers,
         present=lambda current: any(d.get("digest") == layer.digest for d in current),
-        write=write,
+        build=write,
     )
     return Descriptor(media_type=mt.DSSE_ENVELOPE, digest=layer.digest, size=layer.size,
                       annotations=annotations)
@@ -303,13 +385,35 @@ def referrer_descriptors(client: RegistryClient, repository: str,
     listed = client.referrers(repository, digest)
     if listed is not None:
         return listed[:MAX_REFERRERS], "referrers API"
-    index = _get_optional(client, repository, fallback_tag(digest))
+    index = _read_tag(client, repository, fallback_tag(digest))
     if index is None:
         return [], "fallback tag (absent)"
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
         return [], "fallback tag (not an index)"
-    return index.manifests()[:MAX_REFERRERS], "fallback tag"
+    return _descriptors(index, "manifests")[:MAX_REFERRERS], "fallback tag"
+
+
+def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
+    """The well-formed descriptors of a manifest's ``layers`` or ``manifests``; a malformed
+    one is skipped with a warning (it cannot be evidence, and must not hide the rest)."""
+    try:
+        listed = manifest.json.get(name)
+    except InputError as error:
+        log.warning("%s; ignored", error.message)
+        return []
+    if not isinstance(listed, list):
+        if listed is not None:
+            log.warning("manifest %s: %r is not a list; ignored", manifest.digest, name)
+        return []
+    found = []
+    for entry in listed[:MAX_REFERRERS]:
+        try:
+            found.append(Descriptor.from_json(entry))
+        except InputError as error:
+            log.warning("manifest %s: skipping a malformed entry: %s", manifest.digest,
+                        error.message)
+    return found
 
 
 def _discover_referrers(client: RegistryClient, repository: str,
@@ -319,51 +423,75 @@ def _discover_referrers(client: RegistryClient, repository: str,
     for descriptor in descriptors:
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
-        manifest = client.get_manifest(repository, descriptor.digest)
-        document = manifest.json
-        if document.get("artifactType") != mt.SIGSTORE_BUNDLE_V03:
+        try:
+            attestation = _referrer(client, repository, digest, descriptor)
+        except (InputError, DigestMismatch) as error:
+            log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
-        declared_subject = (document.get("subject") or {}).get("digest")
-        if declared_subject != digest:
-            log.warning("referrer %s names subject %s, not %s; ignored", descriptor.digest,
-                        declared_subject, digest)
-            continue
-        layers = [layer for layer in manifest.layers()
-                  if layer.media_type == mt.SIGSTORE_BUNDLE_V03]
-        if len(layers) != 1:
-            log.warning("referrer %s has %d bundle layers; ignored", descriptor.digest,
-                        len(layers))
-            continue
-        annotations = {str(k): str(v) for k, v in (document.get("annotations") or {}).items()}
-        found.append(FoundAttestation(
-            layout="referrer",
-            location=f"referrer {descriptor.digest}",
-            descriptor=descriptor,
-            predicate_type_hint=annotations.get(mt.ANNOTATION_BUNDLE_PREDICATE),
-            bundle=client.get_blob(repository, layers[0].digest),
-            annotations=annotations,
-            manifest=manifest,
-            refers_to=digest,
-        ))
+        if attestation is not None:
+            found.append(attestation)
     return found
+
+
+def _referrer(client: RegistryClient, repository: str, digest: str,
+              descriptor: Descriptor) -> FoundAttestation | None:
+    """One referrer, checked to be a bundle about ``digest``; None when it is something else."""
+    manifest = client.get_manifest(repository, descriptor.digest)
+    document = manifest.json
+    if document.get("artifactType") != mt.SIGSTORE_BUNDLE_V03:
+        return None
+    subject = document.get("subject")
+    declared_subject = subject.get("digest") if isinstance(subject, dict) else None
+    if declared_subject != digest:
+        log.warning("referrer %s names subject %.80s, not %s; ignored", descriptor.digest,
+                    declared_subject, digest)
+        return None
+    layers = [layer for layer in _descriptors(manifest, "layers")
+              if layer.media_type == mt.SIGSTORE_BUNDLE_V03]
+    if len(layers) != 1:
+        log.warning("referrer %s has %d bundle layers; ignored", descriptor.digest, len(layers))
+        return None
+    raw_annotations = document.get("annotations")
+    annotations = {str(k): str(v) for k, v in raw_annotations.items()} \
+        if isinstance(raw_annotations, dict) else {}
+    return FoundAttestation(
+        layout="referrer",
+        location=f"referrer {descriptor.digest}",
+        descriptor=descriptor,
+        predicate_type_hint=annotations.get(mt.ANNOTATION_BUNDLE_PREDICATE),
+        bundle=client.get_blob(repository, layers[0].digest, _blob_limit(layers[0])),
+        annotations=annotations,
+        manifest=manifest,
+        refers_to=digest,
+    )
+
+
+def _blob_limit(descriptor: Descriptor) -> int:
+    """Read no more than the descriptor declares (and never more than a small blob may be)."""
+    return min(descriptor.size, MAX_SMALL_BLOB_BYTES)
 
 
 def _discover_cosign_att(client: RegistryClient, repository: str,
                          digest: str) -> list[FoundAttestation]:
     tag = cosign_att_tag(digest)
-    manifest = _get_optional(client, repository, tag)
+    manifest = _read_tag(client, repository, tag)
     if manifest is None:
         return []
     found = []
-    for layer in manifest.layers()[:MAX_REFERRERS]:
+    for layer in _descriptors(manifest, "layers"):
         if layer.media_type != mt.DSSE_ENVELOPE:
+            continue
+        try:
+            envelope = client.get_blob(repository, layer.digest, _blob_limit(layer))
+        except (InputError, DigestMismatch) as error:
+            log.warning("%s layer %s: %s; ignored", tag, layer.digest, error.message)
             continue
         found.append(FoundAttestation(
             layout="cosign-att",
             location=f"{tag} layer {layer.digest}",
             descriptor=layer,
             predicate_type_hint=layer.annotations.get(mt.ANNOTATION_COSIGN_PREDICATE),
-            envelope=client.get_blob(repository, layer.digest),
+            envelope=envelope,
             annotations=dict(layer.annotations),
             manifest=manifest,
             refers_to=digest,
@@ -378,20 +506,30 @@ def _discover_buildkit(client: RegistryClient, repository: str,
     if not top.is_index:
         return []
     found = []
-    for entry in top.manifests():
+    for entry in _descriptors(top, "manifests"):
         if entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_TYPE) != "attestation-manifest":
             continue
         refers_to = entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_DIGEST)
-        manifest = client.get_manifest(repository, entry.digest)
-        for layer in manifest.layers():
+        try:
+            manifest = client.get_manifest(repository, entry.digest)
+        except (InputError, DigestMismatch) as error:
+            log.warning("BuildKit attestation %s: %s; ignored", entry.digest, error.message)
+            continue
+        for layer in _descriptors(manifest, "layers"):
             if layer.media_type != mt.IN_TOTO:
+                continue
+            try:
+                statement = client.get_blob(repository, layer.digest, _blob_limit(layer))
+            except (InputError, DigestMismatch) as error:
+                log.warning("BuildKit attestation layer %s: %s; ignored", layer.digest,
+                            error.message)
                 continue
             found.append(FoundAttestation(
                 layout="buildkit",
                 location=f"BuildKit attestation {entry.digest} layer {layer.digest}",
                 descriptor=layer,
                 predicate_type_hint=layer.annotations.get(mt.ANNOTATION_INTOTO_PREDICATE),
-                statement=client.get_blob(repository, layer.digest),
+                statement=statement,
                 annotations=dict(layer.annotations),
                 manifest=manifest,
                 refers_to=refers_to,
