@@ -26,14 +26,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from packageurl import PackageURL
-from univers.version_range import VersionRange
 
 from attest.errors import InputError, UsageError
 from attest.verify.identity import SignerIdentity
+
+if TYPE_CHECKING:
+    from univers.version_range import VersionRange
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 ANY_PREDICATE = "any"
@@ -619,7 +621,9 @@ _VERS_SCHEMES = {"deb": "deb", "pypi": "pypi", "npm": "npm", "maven": "maven",
 
 
 def _version_range(text: str) -> VersionRange:
-    """univers is untyped; keep the one call that crosses into it in one place."""
+    """univers is untyped (and slow to import): one lazy call site for it."""
+    from univers.version_range import VersionRange
+
     parse: Any = VersionRange.from_string
     result: VersionRange = parse(text)
     return result
