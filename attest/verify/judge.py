@@ -16,6 +16,7 @@ BuildKit's in-index attestations are unsigned: they are examined and reported, n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,7 +156,7 @@ def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], p
                 name="provenance.present", passed=False,
                 reason="provenance rules are configured but no verified SLSA provenance "
                        f"was found for {target}"))
-    for examined_provenance in provenances:
+    for examined_provenance in _distinct(provenances):
         assert examined_provenance.statement is not None
         provenance = read_provenance(examined_provenance.statement)
         checks += provenance_checks(policy.provenance, provenance, examined_provenance, now)
@@ -179,13 +180,30 @@ def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], p
                 name="sbom.denied-components", passed=False,
                 reason="denied components are configured but there is no verified SBOM to "
                        "check them against"))
-        for examined_sbom in sboms:
+        for examined_sbom in _distinct(sboms):
             assert examined_sbom.statement is not None
             components = list(sbom_components(examined_sbom.statement))
             checks.append(check_denied_components(policy.sbom.deny, components, examined_sbom))
     return Verdict(target=target_name, digest=str(target), checks=tuple(checks),
                    examined=tuple(examined), trust_source=trust.source,
                    policy_source=policy.source, discovery=tuple(discovery))
+
+
+def _distinct(examined: Sequence[Examined]) -> list[Examined]:
+    """One per signed payload: the same statement in a referrer and in ``.att`` is judged once
+    (under the first location), so the report does not repeat every check per layout."""
+    seen: set[tuple[bytes, str]] = set()
+    distinct = []
+    for item in examined:
+        evidence = item.evidence
+        if evidence is not None and evidence.payload is not None:
+            # The signer is part of the key: the signer cross-checks depend on it.
+            key = (evidence.payload, json.dumps(evidence.signer.to_json(), sort_keys=True))
+            if key in seen:
+                continue
+            seen.add(key)
+        distinct.append(item)
+    return distinct
 
 
 def _is_type(predicate_type: str, wanted: Sequence[str]) -> bool:

@@ -8,6 +8,7 @@ one-line result. The JSON report carries the same data with stable keys.
 from __future__ import annotations
 
 import json
+import re
 
 from attest.verify.results import Verdict
 
@@ -41,7 +42,7 @@ def render_text(verdict: Verdict, *, heading: str | None = None) -> str:
             continue
         where = ""
         if check.attestation and check.attestation not in check.reason:
-            where = f" [{check.attestation}]"
+            where = f" [{_short(check.attestation)}]"
         lines.append(f"  {_MARK[check.passed]} {check.name:<{width}}  {check.reason}{where}")
     failures = verdict.failures
     if verdict.passed:
@@ -51,6 +52,11 @@ def render_text(verdict: Verdict, *, heading: str | None = None) -> str:
         lines.append(f"result: FAIL: {len(failures)} of {len(enforced)} checks failed for "
                      f"{verdict.digest}")
     return "\n".join(lines) + "\n"
+
+
+def _short(location: str) -> str:
+    """``sha256:<64 hex>`` as ``sha256:<12 hex>``: the full digests are listed above."""
+    return re.sub(r"(sha256[:-])([0-9a-f]{12})[0-9a-f]{52}", r"\1\2", location)
 
 
 def render_json(verdict: Verdict, **extra: object) -> str:
