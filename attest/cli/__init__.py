@@ -80,6 +80,7 @@ def main() -> None:
 from attest.cli.build import build  # noqa: E402 - commands register after the group exists
 from attest.cli.promote import promote  # noqa: E402
 from attest.cli.provenance import provenance  # noqa: E402
+from attest.cli.sbom import sbom  # noqa: E402
 from attest.cli.sign import attach, sign  # noqa: E402
 from attest.cli.verify import verify  # noqa: E402
 
@@ -89,3 +90,4 @@ cli.add_command(sign)
 cli.add_command(attach)
 cli.add_command(verify)
 cli.add_command(promote)
+cli.add_command(sbom)
