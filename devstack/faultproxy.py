@@ -74,7 +74,8 @@ class Fault:
 
     @classmethod
     def truncate(cls, after_bytes: int) -> Fault:
-        """Forward, send the full headers but only ``after_bytes`` of the body, then close."""
+        """Forward, send the full headers but only ``after_bytes`` of the body, then close.
+        A response without a body (HEAD, 201 with no content) is cut inside its headers."""
         return cls("truncate", after_bytes=after_bytes)
 
     @classmethod
@@ -101,15 +102,21 @@ class Rule:
     method: str | None = None
     nth: int = 1
     times: int | None = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
     seen: int = 0
     fired: int = 0
 
     def __post_init__(self) -> None:
         self._path = re.compile(self.path)
         self._method = re.compile(self.method) if self.method else None
+        self._headers = {k.lower(): re.compile(v) for k, v in self.headers.items()}
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
         if self._method is not None and not self._method.fullmatch(method):
+            return False
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if any(not pattern.search(lowered.get(name, ""))
+               for name, pattern in self._headers.items()):
             return False
         return bool(self._path.search(path))
 
@@ -195,10 +202,11 @@ class FaultProxy:
         self.stop()
 
     def add(self, fault: Fault, path: str, *, method: str | None = None, nth: int = 1,
-            times: int | None = 1) -> Rule:
+            times: int | None = 1, headers: Mapping[str, str] | None = None) -> Rule:
         """Break matching requests. Rules are tried in the order they were added; every
         matching rule counts the request until one fires, and that one's fault applies."""
-        rule = Rule(fault=fault, path=path, method=method, nth=nth, times=times)
+        rule = Rule(fault=fault, path=path, method=method, nth=nth, times=times,
+                    headers=dict(headers or {}))
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -219,10 +227,10 @@ class FaultProxy:
             return [e for e in self.exchanges if (method is None or e.method == method)
                     and pattern.search(e.path)]
 
-    def _choose(self, method: str, path: str) -> Fault | None:
+    def _choose(self, method: str, path: str, headers: Mapping[str, str]) -> Fault | None:
         with self._lock:
             for rule in self._rules:
-                if rule.matches(method, path) and rule.take():
+                if rule.matches(method, path, headers) and rule.take():
                     return rule.fault
         return None
 
@@ -246,7 +254,7 @@ class FaultProxy:
             def _serve(self) -> None:
                 body = self._read_body()
                 headers = {k: v for k, v in self.headers.items()}
-                fault = proxy._choose(self.command, self.path)
+                fault = proxy._choose(self.command, self.path, headers)
                 action = fault.action if fault else "pass"
                 status: int | None = None
                 try:
@@ -301,10 +309,17 @@ class FaultProxy:
             def _forward(self, body: bytes, headers: Mapping[str, str],
                          limit: int | None = None) -> int:
                 response = self._upstream(body, headers)
+                no_body = self.command == "HEAD" or response.status in (204, 304) or \
+                    100 <= response.status < 200 or response.getheader("Content-Length") == "0"
+                if limit is not None and no_body:
+                    # Nothing to cut but the header block itself.
+                    head = f"HTTP/1.1 {response.status} {response.reason}\r\nContent-Ty".encode()
+                    self.wfile.write(head[:max(limit, 1)])
+                    self.wfile.flush()
+                    response.close()
+                    self._close()
                 self.send_response(response.status, response.reason)
                 length = response.getheader("Content-Length")
-                no_body = self.command == "HEAD" or response.status in (204, 304) or \
-                    100 <= response.status < 200
                 data = b""
                 if not no_body and length is None:
                     data = response.read()

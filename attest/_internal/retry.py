@@ -90,7 +90,7 @@ def call_with_retries(
             if attempt >= policy.attempts:
                 raise
             wait = policy.delay(attempt, error.retry_after)
-            log.warning("%s: %s; retrying in %.1fs (%d/%d)", what, error, wait, attempt,
-                        policy.attempts - 1)
+            log.warning("%s: %s; retrying in %.1fs (%d/%d)", what, reason(error, what), wait,
+                        attempt, policy.attempts - 1)
             sleep(wait)
             attempt += 1

@@ -21,7 +21,8 @@ from attest.reference import parse_reference
 
 log = logging.getLogger(__name__)
 _TRANSIENT_PUSH_HINTS = ("timeout", "connection reset", "EOF", "502", "503", "504", "429",
-                         "500 Internal", "toomanyrequests", "broken pipe", "connection refused")
+                         "500 Internal", "toomanyrequests", "broken pipe", "connection refused",
+                         "connection broken", "malformed HTTP response", "unavailable")
 
 
 class DockerEngineBackend:

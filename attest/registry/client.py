@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urljoin, urlparse
 import requests
 import urllib3
 
+from attest import __version__
 from attest._internal.retry import (
     RetryPolicy,
     TransientError,
@@ -200,6 +201,8 @@ class RegistryClient:
         self._timeout = timeout or float(os.environ.get("ATTEST_HTTP_TIMEOUT", "30"))
         self._session = session or requests.Session()
         self._session.trust_env = False  # no proxies from the environment: loopback stays local
+        self._session.headers["User-Agent"] = (
+            f"attest/{__version__} {requests.utils.default_user_agent()}")
         self._tokens: dict[str, str] = {}
         self._basic_ok = False
 
@@ -476,10 +479,21 @@ class RegistryClient:
         """
         digest = digest_of(raw)
         what = f"PUT manifest {repository}:{reference}"
-        response = self._request(
-            "PUT", f"/v2/{repository}/manifests/{reference}", scope=_push(repository),
-            headers={"Content-Type": media_type}, data=raw, ok=(200, 201), what=what,
-            retry=retry)
+        try:
+            response = self._request(
+                "PUT", f"/v2/{repository}/manifests/{reference}", scope=_push(repository),
+                headers={"Content-Type": media_type}, data=raw, ok=(200, 201), what=what,
+                retry=retry)
+        except RegistryError as error:
+            if not retry or not error.message.startswith(f"{what} on {self.registry} kept"):
+                raise
+            # Every answer was lost, but a PUT may still have landed: look before failing.
+            stored = self.head_manifest(repository, reference)
+            if stored is None or stored.digest != digest:
+                raise
+            log.warning("%s: the registry's answers were lost, but the manifest is stored",
+                        what)
+            return digest, requests.structures.CaseInsensitiveDict()
         response.close()
         stored = response.headers.get("Docker-Content-Digest")
         if stored and stored != digest:

@@ -87,6 +87,30 @@ def _created(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def bundle_time(bundle_json: bytes) -> datetime | None:
+    """When the bundle was signed: its log entry's integrated time, else its certificate's
+    start. Used as the referrer's ``created`` so that attaching the same bundle again (a retry,
+    a resumed run) produces the same referrer manifest, not a duplicate in the index."""
+    try:
+        bundle = json.loads(bundle_json)
+        material = bundle["verificationMaterial"]
+        for entry in material.get("tlogEntries") or []:
+            integrated = int(entry.get("integratedTime") or 0)
+            if integrated > 0:
+                return datetime.fromtimestamp(integrated, UTC)
+        raw = (material.get("certificate") or {}).get("rawBytes") or (
+            material["x509CertificateChain"]["certificates"][0]["rawBytes"])
+        import base64
+
+        from cryptography import x509
+
+        certificate = x509.load_der_x509_certificate(base64.b64decode(raw))
+        return certificate.not_valid_before_utc
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError,
+            RecursionError):
+        return None
+
+
 def _canonical(document: Mapping[str, Any]) -> bytes:
     """Compact, key-ordered JSON, so that identical content gets identical digests."""
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
@@ -116,7 +140,7 @@ def attach_referrer(
     annotations = {
         mt.ANNOTATION_BUNDLE_CONTENT: "dsse-envelope",
         mt.ANNOTATION_BUNDLE_PREDICATE: predicate_type,
-        mt.ANNOTATION_CREATED: _created(created),
+        mt.ANNOTATION_CREATED: _created(created or bundle_time(bundle_json)),
     }
     manifest = {
         "schemaVersion": 2,
@@ -220,8 +244,9 @@ def _append_until_present(
                 continue
         except TransientError as error:
             failures += 1
-            if failures >= _LOST_UPDATE_ATTEMPTS:
-                raise RegistryError(f"{what} on {client.registry} kept failing: {error}",
+            if failures >= policy.attempts:
+                raise RegistryError(f"{what} on {client.registry} kept failing after "
+                                    f"{failures} attempts: {error}",
                                     hint="the registry is unavailable; retry later (attest "
                                          "build --resume DIR)") from None
             time.sleep(policy.delay(min(failures, policy.attempts), error.retry_after))
