@@ -126,7 +126,7 @@ def flags(stack: SigstoreStack, trust_config: Path) -> list[str]:
             "--require-sbom", "--deny-component", "pkg:deb/debian/openssl@vers:deb/<3.0.15"]
 
 
-def policy_from(arguments: list[str]):  # noqa: ANN201 - bench helper
+def policy_from(arguments: list[str]):
     values = dict(zip(arguments[0::2], arguments[1::2], strict=False))
     return combine(None, PolicyFlags(
         trust_config=Path(values["--trust-config"]),

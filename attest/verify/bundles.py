@@ -34,7 +34,8 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -195,8 +196,9 @@ class _Material:
 def verify_bundle(raw: bytes, trust: TrustMaterial, *, key: PublicKey | None = None,
                   artifact: ArtifactDigest | None = None) -> VerifiedEvidence:
     """Verify a Sigstore bundle (v0.1-v0.3). ``artifact`` is required for message signatures."""
-    material = _parse_bundle(raw)
-    return _verify(material, trust, key=key, artifact=artifact)
+    with _malformed_is_rejected():
+        material = _parse_bundle(raw)
+        return _verify(material, trust, key=key, artifact=artifact)
 
 
 def verify_cosign_layer(envelope_json: bytes, annotations: Mapping[str, str],
@@ -236,10 +238,28 @@ def verify_cosign_layer(envelope_json: bytes, annotations: Mapping[str, str],
     if len(signatures) != 1:
         raise EvidenceRejected(f"DSSE envelope must carry exactly one signature, it has "
                                f"{len(signatures)}", step="parse")
+    _check_leaf(leaf, "cosign certificate annotation")
     material = _Material(label="cosign .att layer", version="cosign", leaf=leaf, key_hint=None,
                          envelope=envelope, signature=signatures[0].sig, message_digest=None,
                          entries=[entry], timestamps=timestamps, requires_proof=False)
-    return _verify(material, trust, key=None, artifact=None)
+    with _malformed_is_rejected():
+        return _verify(material, trust, key=None, artifact=None)
+
+
+@contextmanager
+def _malformed_is_rejected() -> Iterator[None]:
+    """Hostile input must end as a rejection, never as a crash.
+
+    cryptography and the timestamp decoder parse lazily, so a corrupt extension, key or
+    timestamp can surface as ``ValueError`` deep inside a check; whatever the check, the
+    evidence is unusable and is reported as such.
+    """
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError,
+            UnicodeDecodeError) as error:
+        raise EvidenceRejected(f"malformed evidence: {type(error).__name__}: "
+                               f"{_first_line(error)[:200]}", step="malformed") from None
 
 
 # --------------------------------------------------------------------------------- parsing
@@ -289,9 +309,8 @@ def _parse_bundle(raw: bytes) -> _Material:
                     f"bundle's certificate chain contains a root certificate "
                     f"({cert.subject.rfc4514_string()}); trust anchors may only come from "
                     f"the trusted root", step="parse")
-    if leaf is not None and _is_ca(leaf):
-        raise EvidenceRejected("bundle's signing certificate is a CA certificate, not a leaf",
-                               step="parse")
+    if leaf is not None:
+        _check_leaf(leaf, "bundle's signing certificate")
     key_hint = vm.public_key.hint if vm.public_key is not None else None
     envelope = model.dsse_envelope
     if envelope is not None:
@@ -409,6 +428,18 @@ def _load_der_certificate(der: bytes, what: str) -> x509.Certificate:
     except ValueError as error:
         raise EvidenceRejected(f"{what} is not a valid certificate: {error}",
                                step="parse") from None
+
+
+def _check_leaf(leaf: x509.Certificate, what: str) -> None:
+    """Parse the certificate's extensions and key now, so a corrupt one is named as such."""
+    try:
+        _ = list(leaf.extensions)
+        leaf.public_key()
+    except ValueError as error:
+        raise EvidenceRejected(f"{what} is malformed: {_first_line(error)[:200]}",
+                               step="parse") from None
+    if _is_ca(leaf):
+        raise EvidenceRejected(f"{what} is a CA certificate, not a leaf", step="parse")
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -808,8 +839,14 @@ def _verify_timestamp(number: int, token: bytes, signature: bytes,
             raise EvidenceRejected(f"{where} is from a timestamp authority that is not in the "
                                    f"trusted root ({names})", step="timestamp") from None
         raise EvidenceRejected(f"{where} cannot be decoded: {error}", step="timestamp") from None
-    imprint = response.tst_info.message_imprint
-    algorithm = _IMPRINT_HASHES.get(imprint.hash_algorithm.dotted_string)
+    try:
+        imprint = response.tst_info.message_imprint
+        imprint_oid = imprint.hash_algorithm.dotted_string
+        _ = response.tst_info.gen_time, list(response.signed_data.signer_infos)
+    except ValueError as error:
+        raise EvidenceRejected(f"{where} is malformed: {_first_line(error)[:200]}",
+                               step="timestamp") from None
+    algorithm = _IMPRINT_HASHES.get(imprint_oid)
     if algorithm is None or hashlib.new(algorithm, signature).digest() != imprint.message:
         raise EvidenceRejected(f"{where} does not cover this bundle's signature (its message "
                                f"imprint is of something else)", step="timestamp")

@@ -17,6 +17,7 @@ BuildKit's in-index attestations are unsigned: they are examined and reported, n
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from attest.verify.statements import (
 from attest.verify.trust import TrustMaterial
 
 _PROVENANCE_TYPES = (SLSA_V1, SLSA_V02)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ def examine(item: Evidence, target: ArtifactDigest, policy: Policy, trust: Trust
             return examined
     except EvidenceRejected as rejected:
         examined.rejection = f"signature not valid: {rejected.reason}"
+        return examined
+    except Exception as error:  # a bug or an input we did not foresee: never evidence
+        log.debug("verifying %s failed unexpectedly", item.location, exc_info=True)
+        examined.rejection = (f"could not be verified ({type(error).__name__}: "
+                              f"{' '.join(str(error).split())[:200]})")
         return examined
     examined.evidence = evidence
 
