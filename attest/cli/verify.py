@@ -22,14 +22,14 @@ from attest.verify.policy import Policy, PolicyFlags, combine, load_policy
 F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTIONS: list[Callable[[F], F]] = [
-    click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                  help="Policy file (YAML, see docs/policy.md); flags add to it."),
-    click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--key", "key_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                  help="Verify with this PEM public key (managed-key signatures) instead of "
                       "a certificate identity."),
-    click.option("--trusted-root", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--trusted-root", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                  help="Sigstore trusted_root.json of a private or air-gapped instance."),
-    click.option("--trust-config", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--trust-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                  help="Sigstore ClientTrustConfig JSON (its trusted root is used)."),
     click.option("--offline", is_flag=True, default=None,
                  help="Never touch the network for trust: use --trusted-root/--trust-config "
@@ -150,11 +150,11 @@ def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
 @click.command(context_settings={"max_content_width": 100})
 @click.argument("image", required=False)
 @click.option("--bundle", "bundles", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Verify this Sigstore bundle file instead of an image (repeatable).")
 @click.option("--digest", metavar="ALG:HEX",
               help="With --bundle: the artifact digest (sha256:... or sha512:...).")
-@click.option("--artifact", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--artifact", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="With --bundle: the artifact file (its sha256 is used).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image: verify this platform's manifest.")
