@@ -35,7 +35,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
-Action = Literal["status", "reset", "stall", "truncate", "redirect", "respond", "pass"]
+Action = Literal["status", "reset", "stall", "truncate", "redirect", "respond", "delay",
+                 "gather", "pass"]
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 _CHUNK = 64 * 1024
@@ -89,6 +90,17 @@ class Fault:
         return cls("respond", status=status, body=body, headers=dict(headers or {}))
 
     @classmethod
+    def delay(cls, seconds: float) -> Fault:
+        """Hold the request ``seconds``, then forward it (a slow link or a busy registry)."""
+        return cls("delay", seconds=seconds)
+
+    @classmethod
+    def gather(cls, parties: int, timeout: float = 10.0) -> Fault:
+        """Hold matching requests until ``parties`` of them are waiting, then forward them all
+        at once: makes concurrent clients really race (at most ``timeout`` seconds)."""
+        return cls("gather", after_bytes=parties, seconds=timeout)
+
+    @classmethod
     def passthrough(cls) -> Fault:
         return cls("pass")
 
@@ -107,6 +119,8 @@ class Rule:
     fired: int = 0
 
     def __post_init__(self) -> None:
+        self.barrier = threading.Barrier(self.fault.after_bytes) \
+            if self.fault.action == "gather" else None
         self._path = re.compile(self.path)
         self._method = re.compile(self.method) if self.method else None
         self._headers = {k.lower(): re.compile(v) for k, v in self.headers.items()}
@@ -227,11 +241,11 @@ class FaultProxy:
             return [e for e in self.exchanges if (method is None or e.method == method)
                     and pattern.search(e.path)]
 
-    def _choose(self, method: str, path: str, headers: Mapping[str, str]) -> Fault | None:
+    def _choose(self, method: str, path: str, headers: Mapping[str, str]) -> Rule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(method, path, headers) and rule.take():
-                    return rule.fault
+                    return rule
         return None
 
     def _log(self, exchange: Exchange) -> None:
@@ -254,11 +268,20 @@ class FaultProxy:
             def _serve(self) -> None:
                 body = self._read_body()
                 headers = {k: v for k, v in self.headers.items()}
-                fault = proxy._choose(self.command, self.path, headers)
+                rule = proxy._choose(self.command, self.path, headers)
+                fault = rule.fault if rule else None
                 action = fault.action if fault else "pass"
                 status: int | None = None
                 try:
                     if fault is None or fault.action == "pass":
+                        status = self._forward(body, headers)
+                    elif fault.action == "delay":
+                        proxy._stopping.wait(fault.seconds)
+                        status = self._forward(body, headers)
+                    elif fault.action == "gather":
+                        assert rule is not None and rule.barrier is not None
+                        with contextlib.suppress(threading.BrokenBarrierError):
+                            rule.barrier.wait(fault.seconds)
                         status = self._forward(body, headers)
                     elif fault.action == "status":
                         status = fault.status
