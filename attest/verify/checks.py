@@ -227,9 +227,15 @@ def _age(seconds: float) -> str:
 def check_denied_components(deny: Sequence[DeniedComponent], components: Sequence[Component],
                             examined: Examined) -> CheckResult:
     found: list[str] = []
+    needles = [(f"pkg:{rule.purl.type.lower()}/", _loose(rule.purl.name), rule) for rule in deny]
     for component in components:
-        for rule in deny:
-            why = denied_match(rule, component.purl)
+        text = component.text.lower()
+        loose = _loose(text)
+        for prefix, name, rule in needles:
+            if not text.startswith(prefix) or name not in loose:
+                continue  # cannot match: spare the purl parse
+            purl = component.purl
+            why = denied_match(rule, purl) if purl is not None else None
             if why is not None:
                 found.append(f"{component.text} ({why})")
                 break
@@ -275,6 +281,11 @@ def denied_match(rule: DeniedComponent, purl: PackageURL) -> str | None:
     except Exception:  # univers raises several types for unparsable versions
         return f"version {purl.version} cannot be compared with {rule.describe()}"
     return f"version {purl.version} is in {rule.describe()}" if inside else None
+
+
+def _loose(text: str) -> str:
+    """A superset-preserving form for the pre-filter: case and PyPI separators folded."""
+    return text.lower().replace("_", "-").replace(".", "-").replace("%40", "@")
 
 
 def _norm_name(purl_type: str, name: str) -> str:

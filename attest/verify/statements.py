@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from packageurl import PackageURL
@@ -250,9 +251,18 @@ def _split_git_uri(uri: str) -> tuple[str, str | None]:
 # ------------------------------------------------------------------------------------ SBOM
 @dataclass(frozen=True)
 class Component:
-    purl: PackageURL
+    """An SBOM component by its purl text; parsed only when a rule might match it (a large
+    SBOM has thousands of components and purl parsing dominates otherwise)."""
+
     text: str
     name: str
+
+    @cached_property
+    def purl(self) -> PackageURL | None:
+        try:
+            return PackageURL.from_string(self.text)
+        except ValueError:
+            return None
 
 
 def sbom_components(statement: Statement) -> Iterator[Component]:
@@ -288,11 +298,9 @@ def _cyclonedx(items: list[Any], depth: int = 0) -> Iterator[Component]:
 
 
 def _component(text: str, name: Any) -> Component | None:
-    try:
-        purl = PackageURL.from_string(text)
-    except ValueError:
+    if not text.startswith("pkg:"):
         return None
-    return Component(purl=purl, text=text, name=str(name) if name else purl.name)
+    return Component(text=text, name=str(name) if name else text)
 
 
 # --------------------------------------------------------------------------------- helpers
