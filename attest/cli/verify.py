@@ -10,26 +10,30 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from attest.cli.common import format_option, progress_printer
 from attest.errors import EXIT_POLICY_FAILED, InputError, UsageError
-from attest.verify.bundles import ArtifactDigest, PublicKey, load_public_key
-from attest.verify.policy import Policy, PolicyFlags, combine, load_policy
+
+if TYPE_CHECKING:  # the verifier pulls in sigstore; `attest --help` should not pay for it
+    from attest.verify.bundles import ArtifactDigest, PublicKey
+    from attest.verify.policy import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+
 _OPTIONS: list[Callable[[F], F]] = [
-    click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    click.option("--policy", "policy_file", type=_FILE,
                  help="Policy file (YAML, see docs/policy.md); flags add to it."),
-    click.option("--key", "key_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    click.option("--key", "key_file", type=_FILE,
                  help="Verify with this PEM public key (managed-key signatures) instead of "
                       "a certificate identity."),
-    click.option("--trusted-root", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    click.option("--trusted-root", type=_FILE,
                  help="Sigstore trusted_root.json of a private or air-gapped instance."),
-    click.option("--trust-config", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    click.option("--trust-config", type=_FILE,
                  help="Sigstore ClientTrustConfig JSON (its trusted root is used)."),
     click.option("--offline", is_flag=True, default=None,
                  help="Never touch the network for trust: use --trusted-root/--trust-config "
@@ -86,6 +90,8 @@ def verification_options(func: F) -> F:
 
 def build_policy(params: dict[str, Any]) -> tuple[Policy, PublicKey | None]:
     """The effective policy (file + flags) and the managed key, from click's parameters."""
+    from attest.verify.policy import PolicyFlags, combine, load_policy
+
     key = _read_key(params.get("key_file"))
     policy_file = params.get("policy_file")
     base = load_policy(policy_file) if policy_file is not None else None
@@ -114,6 +120,8 @@ def build_policy(params: dict[str, Any]) -> tuple[Policy, PublicKey | None]:
 
 
 def _read_key(path: Path | None) -> PublicKey | None:
+    from attest.verify.bundles import load_public_key
+
     if path is None:
         return None
     try:
@@ -129,6 +137,8 @@ def _read_key(path: Path | None) -> PublicKey | None:
 
 
 def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
+    from attest.verify.bundles import ArtifactDigest
+
     if (digest is None) == (artifact is None):
         raise UsageError("--bundle needs exactly one of --digest ALG:HEX or --artifact FILE")
     if digest is not None:
@@ -150,11 +160,11 @@ def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
 @click.command(context_settings={"max_content_width": 100})
 @click.argument("image", required=False)
 @click.option("--bundle", "bundles", multiple=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              type=_FILE,
               help="Verify this Sigstore bundle file instead of an image (repeatable).")
 @click.option("--digest", metavar="ALG:HEX",
               help="With --bundle: the artifact digest (sha256:... or sha512:...).")
-@click.option("--artifact", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--artifact", type=_FILE,
               help="With --bundle: the artifact file (its sha256 is used).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image: verify this platform's manifest.")
