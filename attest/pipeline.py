@@ -28,7 +28,7 @@ from attest.collect.materials import (
     resolve_images,
 )
 from attest.collect.source import SourceFacts, collect_source
-from attest.errors import InputError, UsageError
+from attest.errors import InputError, SecretsFound, UsageError
 from attest.provenance import BuildParameters, RunFacts, build_predicate
 from attest.redact import name_looks_secret, redact_mapping, value_looks_secret
 from attest.reference import ImageReference, parse_reference
@@ -122,6 +122,7 @@ class Pipeline:
     def run(self) -> BuildOutcome:
         self._collect()
         self._build()
+        self._scan_secrets()
         self._push()
         self._describe()
         self._sign()
@@ -203,6 +204,29 @@ class Pipeline:
         self.state.done("build", {"imageId": result.image_id, "startedOn": started,
                                   "finishedOn": _now(), "backend": self.backend.name,
                                   "backendVersion": self.backend.version()})
+
+    # -------------------------------------------------------------------------- secret scan
+    def _scan_secrets(self) -> None:
+        """Between build and push: an image with a credential in a layer is never pushed,
+        signed or attested. Findings name file and layer only; values are never kept."""
+        if not self.options.scan_secrets or self.state.step("secret-scan"):
+            return
+        from attest.secrets import scan_image
+
+        build = self.state.step("build")
+        self._progress("scanning every layer of the built image for secrets")
+        report = scan_image(f"docker-daemon:{build['imageId']}", progress=self._progress)
+        if not report.clean:
+            self.state.write_json("secret-scan.json", report.to_json())
+            for finding in report.findings:
+                self._progress(f"secret: {finding.render()}")
+            raise SecretsFound(
+                f"{len(report.findings)} secret(s) baked into the built image; nothing was "
+                "pushed or signed", hint="remove them from the build context and Dockerfile, "
+                "rotate them (they were exposed to the build), then run attest build again")
+        self._progress(f"no secrets found ({report.files_scanned} files in {report.layers} "
+                       "layers)")
+        self.state.done("secret-scan", report.summary())
 
     # --------------------------------------------------------------------------------- push
     def _push(self) -> None:

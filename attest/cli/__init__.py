@@ -81,6 +81,7 @@ from attest.cli.build import build  # noqa: E402 - commands register after the g
 from attest.cli.promote import promote  # noqa: E402
 from attest.cli.provenance import provenance  # noqa: E402
 from attest.cli.sbom import sbom  # noqa: E402
+from attest.cli.secrets import scan_secrets  # noqa: E402
 from attest.cli.sign import attach, sign  # noqa: E402
 from attest.cli.verify import verify  # noqa: E402
 
@@ -91,3 +92,4 @@ cli.add_command(attach)
 cli.add_command(verify)
 cli.add_command(promote)
 cli.add_command(sbom)
+cli.add_command(scan_secrets)

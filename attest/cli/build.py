@@ -11,7 +11,7 @@ import click
 
 from attest.build.base import BuildBackend
 from attest.cli.common import format_option, key_value_pairs, progress_printer
-from attest.errors import AttestError, InputError, UsageError
+from attest.errors import AttestError, InputError, SecretsFound, UsageError
 from attest.pipeline import BuildOptions, Pipeline, resume_run, start_run
 from attest.redact import REDACTED
 
@@ -44,6 +44,9 @@ def _docker_backend() -> BuildBackend:
 @click.option("--attach", type=click.Choice(["referrers", "cosign", "both", "none"]),
               default="both", show_default=True, help="Registry layouts to attach to.")
 @click.option("--require-clean", is_flag=True, help="Refuse a dirty git working tree.")
+@click.option("--scan-secrets", is_flag=True,
+              help="Scan the built image's layers for private keys, cloud credentials and "
+                   "tokens before pushing; fail with exit 7 if any is found.")
 @click.option("--redact", "redact", multiple=True, metavar="NAME",
               help="Also redact this build arg or label (repeatable).")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
@@ -55,7 +58,7 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
           network: str | None, pull: bool, trust_config: str | None,
           identity_token: str | None, no_sign: bool, no_sbom: bool, attach: str,
-          require_clean: bool, redact: tuple[str, ...], output: str | None,
+          require_clean: bool, scan_secrets: bool, redact: tuple[str, ...], output: str | None,
           resume: str | None, output_format: str) -> None:
     """Build, push, and attach signed SLSA provenance and an SBOM to the pushed digest.
 
@@ -91,7 +94,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             labels=key_value_pairs(labels, "--label"), network=network,
             trust_config=str(Path(trust_config).resolve()) if trust_config else None,
             sign=not no_sign, attach=attach,  # type: ignore[arg-type]
-            require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull)
+            require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
+            scan_secrets=scan_secrets)
         real_args = supplied_args
         state = start_run(options, Path(output) if output else None)
     pipeline = Pipeline(state, options, _docker_backend,
@@ -99,6 +103,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
                         secret_build_args=real_args)
     try:
         outcome = pipeline.run()
+    except SecretsFound:
+        raise  # resuming would find the same secrets: the image itself must change
     except AttestError as error:
         error.hint = (error.hint + "; " if error.hint else "") + \
             f"what succeeded is kept: attest build --resume {state.directory}"

@@ -1,0 +1,58 @@
+"""The secret rules on their own: each fires on the real thing and not on look-alikes."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attest.secrets import rules
+from tests.secrets.planted import DECOYS, planted
+
+
+def test_every_rule_fires_on_its_secret_and_names_only_the_rule():
+    for rule_id, (path, content, _value) in planted().items():
+        found = rules.scan(path, content.encode())
+        assert rule_id.split(" ")[0] in {m.rule.id for m in found}, (rule_id, found)
+        assert all(m.line >= 0 for m in found)
+
+
+def test_no_rule_fires_on_look_alikes():
+    for path, content in DECOYS.items():
+        assert rules.scan(path, content.encode()) == [], path
+
+
+def test_line_numbers_point_at_the_secret():
+    path, content, _ = planted()["github-token"]
+    assert [(m.rule.id, m.line) for m in rules.scan(path, content.encode())] == \
+        [("github-token", 2)]
+
+
+def test_a_service_account_key_is_one_finding_not_two():
+    path, content, _ = planted()["gcp-service-account"]
+    assert [m.rule.id for m in rules.scan(path, content.encode())] == ["gcp-service-account"]
+
+
+def test_many_unterminated_pem_markers_stay_linear():
+    # A hostile file of BEGIN lines with no END: bounded work, no finding.
+    data = b"-----BEGIN RSA PRIVATE KEY-----\n" + b"A" * 200 + b"\n"
+    assert rules.scan("x", data * 5000) == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.text(max_size=60), data=st.binary(max_size=4096))
+def test_scan_never_raises_on_arbitrary_bytes(path, data):
+    assert isinstance(rules.scan(path, data), list)
+
+
+_pieces = st.sampled_from([b"-----BEGIN PRIVATE KEY-----\n", b"-----END PRIVATE KEY-----\n",
+                           b"AKIA", b"aws_secret_access_key=", b"ghp_", b"_authToken=",
+                           b"kind: Config\n", b"token: ", b'{"auths":', b"service_account",
+                           b"private_key", b"password = ", b"\n", b"A" * 40, b"${X}"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["config.json", ".npmrc", ".pypirc", "config", "a.yaml", "x"]),
+       parts=st.lists(st.one_of(_pieces, st.binary(max_size=50)), max_size=40))
+def test_scan_never_raises_on_near_misses(name, parts):
+    found = rules.scan(f"root/.docker/{name}", b"".join(parts))
+    assert all(m.rule in rules.ALL_RULES for m in found)
