@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attest.errors import InputError
+from attest.errors import InputError, RegistryError
 from attest.reference import ImageReference, parse_reference
 from attest.registry import media_types as mt
 from attest.sbom.tarscan import ByteSource, ChunkSource, FileRangeSource
@@ -323,21 +323,33 @@ def _compression_of(media_type: str, head: bytes) -> str:
     return PLAIN
 
 
-def _file_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+def _file_chunks(path: Path, start: int, length: int, digest: str | None,
+                 what: str) -> Iterator[bytes]:
+    """The stored bytes of a compressed blob, checked against ``digest`` at the end (they pass
+    through here anyway, so the check is nearly free)."""
+    hasher = hashlib.sha256() if digest and digest.startswith("sha256:") else None
     with open(path, "rb") as handle:
         handle.seek(start)
         left = length
         while left > 0:
             chunk = handle.read(min(_RAW_CHUNK, left))
             if not chunk:
-                return
+                break
             left -= len(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             yield chunk
+    if hasher is not None and f"sha256:{hasher.hexdigest()}" != digest:
+        raise InputError(f"{what} does not match its digest", hint="the blob is damaged")
 
 
-def _local_layer_opener(path: Path, start: int, length: int, media_type: str,
-                        what: str) -> Callable[[], ByteSource]:
-    """Plain tar in place (free skipping) or a decompressing stream for gzip/zstd."""
+def _local_layer_opener(path: Path, start: int, length: int, media_type: str, what: str,
+                        digest: str | None = None) -> Callable[[], ByteSource]:
+    """Plain tar in place (free skipping) or a decompressing stream for gzip/zstd.
+
+    A plain tar read in place is not hashed (that would mean reading every byte the scan is
+    designed to skip); a compressed one is, when its digest is known.
+    """
 
     def open_layer() -> ByteSource:
         with open(path, "rb") as handle:
@@ -348,7 +360,8 @@ def _local_layer_opener(path: Path, start: int, length: int, media_type: str,
             fd = os.open(path, os.O_RDONLY)
             source = _ClosingFileRange(fd, start, length)
             return source
-        return _threaded(lambda: _inflate(_file_chunks(path, start, length), kind, what), what)
+        return _threaded(
+            lambda: _inflate(_file_chunks(path, start, length, digest, what), kind, what), what)
 
     return open_layer
 
@@ -424,6 +437,9 @@ def open_registry(text: str, wanted: _Platform, say: Progress) -> Image:
     if top.is_index:
         chosen = _select_platform(top.manifests(), wanted, str(resolved))
         manifest = client.get_manifest(ref.repository, chosen.digest)
+        say(f"resolved {text} to {ref.name}@{top.digest}, {wanted} image {chosen.digest}")
+    elif not ref.digest:
+        say(f"resolved {text} to {ref.name}@{top.digest}")
     if manifest.media_type not in mt.IMAGE_MANIFEST_TYPES:
         raise InputError(f"{resolved} is a {manifest.media_type or 'manifest of unknown type'}",
                          hint="pass an image or an image index")
@@ -589,7 +605,10 @@ def open_oci_layout(text: str, wanted: _Platform) -> Image:
         if path.stat().st_size > limit:
             raise InputError(f"{root}: blob {digest} is larger than {limit} bytes")
         data = path.read_bytes()
-        verify_digest(data, digest, f"{root}: blob")
+        try:
+            verify_digest(data, digest, f"{root}: blob")
+        except RegistryError as error:  # a local file: bad input, not a registry problem
+            raise InputError(error.message, hint="the layout is damaged; copy it again") from None
         return data
 
     index = _json_object(index_path.read_bytes(), f"{index_path}")
@@ -634,7 +653,7 @@ def open_oci_layout(text: str, wanted: _Platform) -> Image:
             raise InputError(f"{root}: layer blob {layer.digest} is missing")
         layers.append(Layer(index_no, layer.digest, diff_id, layer.media_type, layer.size,
                             _local_layer_opener(path, 0, path.stat().st_size, layer.media_type,
-                                                f"layer {layer.digest}")))
+                                                f"layer {layer.digest}", layer.digest)))
     ref_name = chosen[0].annotations.get("io.containerd.image.name") or \
         chosen[0].annotations.get("org.opencontainers.image.ref.name")
     ref = _name_for(ref_name if ref_name and "/" in ref_name else None, root.name)

@@ -177,7 +177,7 @@ def _npm_lock(data: bytes) -> list[tuple[str, str]]:
     packages = lock.get("packages")
     if isinstance(packages, dict):  # lockfileVersion 2 and 3
         for key, entry in packages.items():
-            if not key or not isinstance(entry, dict) or entry.get("link"):
+            if not isinstance(entry, dict) or entry.get("link"):
                 continue
             name = entry.get("name") or str(key).rsplit("node_modules/", 1)[-1]
             version = entry.get("version")

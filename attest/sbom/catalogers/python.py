@@ -126,7 +126,7 @@ class PythonCataloger(Cataloger):
         packages: list[Package] = []
         for item in files:
             if "requires" in item.found.facts:
-                egg_requires[item.path.rsplit("/", 1)[0]] = list(
+                egg_requires["/" + item.path.rsplit("/", 1)[0]] = list(
                     item.found.facts["requires"])  # type: ignore[call-overload]
             packages.extend(item.found.packages)
         environments: dict[str, dict[str, Package]] = {}
