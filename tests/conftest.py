@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.services",
+    "tests.fixtures.sbom",
     "tests.fixtures.sigstore",
     "tests.fixtures.verify",
 ]
