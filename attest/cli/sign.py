@@ -123,7 +123,7 @@ def _statement_of_bundle(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         bundle = json.loads(raw)
         payload = base64.b64decode(bundle["dsseEnvelope"]["payload"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise InputError(f"{path} is not a Sigstore bundle holding a DSSE envelope",
                          hint="pass the .sigstore.json files written by attest sign/build"
                          ) from None

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 MAX_INSTRUCTIONS = 10_000
+#: An ARG value longer than this after expansion is refused: ``ARG B=$A$A`` repeated doubles
+#: at every line, and thirty such lines would ask for gigabytes.
+MAX_ARG_BYTES = 64 * 1024
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(:[-+][^}]*)?\}?")
 _FROM_FLAG = re.compile(r"--from=(\"[^\"]*\"|'[^']*'|\S+)")
 
@@ -93,7 +96,7 @@ def parse_dockerfile(path: Path, build_args: Mapping[str, str]) -> DockerfileFac
                          hint="is -f pointing at a Dockerfile?") from None
     facts = DockerfileFacts(path=path, content=content,
                             sha256=hashlib.sha256(content).hexdigest())
-    if re.search(r"<<-?[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?\s*$", text, re.MULTILINE):
+    if any(_heredoc_words(line) for line in text.splitlines()):
         facts.heredocs = True
         _check_heredocs(path, text)
     try:
@@ -116,6 +119,10 @@ def parse_dockerfile(path: Path, build_args: Mapping[str, str]) -> DockerfileFac
         if name == "ARG":
             target = stage_args if in_stage else top_args
             for key, default in _arg_pairs(value, {**top_args, **stage_args}):
+                if len(default) > MAX_ARG_BYTES:
+                    raise InputError(f"Dockerfile {path} line {line}: ARG {key[:40]} expands to "
+                                     f"more than {MAX_ARG_BYTES} bytes",
+                                     hint="is an ARG defined in terms of itself?")
                 if key in build_args:
                     target[key] = build_args[key]
                 elif in_stage and key in top_args:
@@ -147,7 +154,7 @@ def _check_heredocs(path: Path, text: str) -> None:
     lines = text.splitlines()
     index = 0
     while index < len(lines):
-        opened = re.findall(r"<<(-?)[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?", lines[index])
+        opened = _heredoc_words(lines[index])
         index += 1
         for dash, word in opened:
             while index < len(lines) and (lines[index].strip() if dash else lines[index]) != word:
@@ -156,6 +163,18 @@ def _check_heredocs(path: Path, text: str) -> None:
                 raise InputError(f"Dockerfile {path}: heredoc <<{word} is never terminated",
                                  hint=f"end it with a line containing only {word}")
             index += 1
+
+
+_HEREDOC_INSTRUCTION = re.compile(r"^\s*(?:RUN|COPY|ADD)\s", re.IGNORECASE)
+_HEREDOC = re.compile(r"(?<!<)<<(-?)[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?(?=\s|$)")
+
+
+def _heredoc_words(line: str) -> list[tuple[str, str]]:
+    """``(dash, word)`` for each heredoc a RUN/COPY/ADD line opens (``COPY <<EOF /dst`` too;
+    a shell here-string ``<<<`` is not one)."""
+    if not _HEREDOC_INSTRUCTION.match(line):
+        return []
+    return [(m.group(1), m.group(2)) for m in _HEREDOC.finditer(line)]
 
 
 def _arg_pairs(value: str, known: Mapping[str, str]) -> list[tuple[str, str]]:

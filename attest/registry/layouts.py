@@ -344,7 +344,16 @@ def attach_cosign_att(
 
 def cosign_layer_from_bundle(bundle_json: bytes,
                              predicate_type: str) -> tuple[bytes, dict[str, str]]:
-    """Split a Sigstore bundle into cosign's envelope blob plus certificate/SET annotations."""
+    """Split a Sigstore bundle into cosign's envelope blob plus certificate/SET annotations.
+
+    Everything in the bundle is untrusted input here: any malformed part is one InputError.
+    """
+    import base64
+    import binascii
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     try:
         bundle = json.loads(bundle_json)
         envelope = bundle["dsseEnvelope"]
@@ -352,36 +361,39 @@ def cosign_layer_from_bundle(bundle_json: bytes,
         certificate_b64 = (material.get("certificate") or {}).get("rawBytes") or (
             material["x509CertificateChain"]["certificates"][0]["rawBytes"])
         entry = material["tlogEntries"][0]
-    except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise InputError(f"bundle is not a DSSE Sigstore bundle with a log entry ({error})",
+        promise = (entry.get("inclusionPromise") or {}).get("signedEntryTimestamp")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError,
+            RecursionError) as error:
+        raise InputError(f"bundle is not a DSSE Sigstore bundle with a log entry "
+                         f"({type(error).__name__})",
                          hint="sign with `attest sign` or `attest build`") from None
-    promise = (entry.get("inclusionPromise") or {}).get("signedEntryTimestamp")
     if not promise:
         raise InputError("bundle's log entry has no signed entry timestamp (Rekor v2?)",
                          hint="the cosign .att layout needs a Rekor v1 entry; use "
                               "--attach referrers")
-    import base64
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    certificate = x509.load_der_x509_certificate(base64.b64decode(certificate_b64))
-    log_id_b64 = entry["logId"]["keyId"]
-    set_json = {
-        "SignedEntryTimestamp": promise,
-        "Payload": {
-            "body": entry["canonicalizedBody"],
-            "integratedTime": int(entry["integratedTime"]),
-            "logIndex": int(entry["logIndex"]),
-            "logID": base64.b64decode(log_id_b64).hex(),
-        },
-    }
-    envelope_json = {
-        "payloadType": envelope["payloadType"],
-        "payload": envelope["payload"],
-        "signatures": [{"keyid": s.get("keyid", ""), "sig": s["sig"]}
-                       for s in envelope["signatures"]],
-    }
+    try:
+        certificate = x509.load_der_x509_certificate(
+            base64.b64decode(str(certificate_b64), validate=True))
+        set_json = {
+            "SignedEntryTimestamp": str(promise),
+            "Payload": {
+                "body": str(entry["canonicalizedBody"]),
+                "integratedTime": int(entry["integratedTime"]),
+                "logIndex": int(entry["logIndex"]),
+                "logID": base64.b64decode(str(entry["logId"]["keyId"]), validate=True).hex(),
+            },
+        }
+        envelope_json = {
+            "payloadType": str(envelope["payloadType"]),
+            "payload": str(envelope["payload"]),
+            "signatures": [{"keyid": str(s.get("keyid", "")), "sig": str(s["sig"])}
+                           for s in envelope["signatures"]],
+        }
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError,
+            binascii.Error) as error:
+        raise InputError(f"bundle has a malformed certificate, log entry or envelope "
+                         f"({type(error).__name__})",
+                         hint="sign with `attest sign` or `attest build`") from None
     annotations = {
         mt.ANNOTATION_COSIGN_SIGNATURE: "",
         mt.ANNOTATION_COSIGN_CERTIFICATE: certificate.public_bytes(Encoding.PEM).decode(),
