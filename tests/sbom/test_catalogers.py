@@ -254,7 +254,6 @@ def test_npm_lockfiles_add_what_is_not_installed(tmp_path: Path) -> None:
     lock_v3 = json.dumps({"lockfileVersion": 3, "packages": {
         "": {"name": "svc", "version": "1.0.0"},
         "node_modules/left-pad": {"version": "1.3.0"},
-        "node_modules/installed": {"version": "1.0.0"},
         "node_modules/linked": {"link": True, "resolved": "../x"}}})
     lock_v1 = json.dumps({"lockfileVersion": 1, "dependencies": {
         "old": {"version": "0.1.0", "dependencies": {"inner": {"version": "0.2.0"}}}}})
@@ -264,9 +263,14 @@ def test_npm_lockfiles_add_what_is_not_installed(tmp_path: Path) -> None:
              '"svc@workspace:.":\n  version: 0.0.0-use.local\n')
     pnpm = ("lockfileVersion: '6.0'\npackages:\n  /chalk@5.3.0:\n    resolution: {}\n"
             "  /@types/node@20.1.0(typescript@5.0.0):\n    resolution: {}\n")
+    full_lock = json.dumps({"lockfileVersion": 3, "packages": {
+        "node_modules/installed": {"version": "1.0.0"},
+        "node_modules/@esbuild/darwin-arm64": {"version": "0.19.0", "optional": True}}})
     files = layer(
         f("srv/package-lock.json", lock_v3),
-        f("srv/node_modules/installed/package.json", package_json("installed", "1.0.0")),
+        f("full/package-lock.json", full_lock),
+        f("full/node_modules/.package-lock.json", full_lock),
+        f("full/node_modules/installed/package.json", package_json("installed", "1.0.0")),
         f("old/package-lock.json", lock_v1), f("y1/yarn.lock", yarn_v1),
         f("y2/yarn.lock", berry), f("p/pnpm-lock.yaml", pnpm),
         f("bad/yarn.lock", "__metadata:\n  - [unclosed"))

@@ -3,8 +3,9 @@
 Installed packages come from ``package.json`` files (inside ``node_modules`` trees and the
 applications around them). Lockfiles (``package-lock.json``/``npm-shrinkwrap.json`` and npm's
 hidden ``node_modules/.package-lock.json``, ``yarn.lock``, ``pnpm-lock.yaml``) are read for what
-they add: a package they pin that no ``package.json`` in the image shows (a pruned tree, Yarn
-Plug'n'Play) is reported with the property ``attest:npm:declared-only``.
+they add: the packages of a project whose ``node_modules`` tree is not in the image (Yarn
+Plug'n'Play, a tree pruned away), reported with the property ``attest:npm:declared-only``.
+Where the tree is present it is the truth, and the lockfile adds nothing.
 
 Dependency edges follow Node's resolution: from a package's directory, ``node_modules/<name>``
 there and then in each ancestor directory.
@@ -133,21 +134,32 @@ class NpmCataloger(Cataloger):
 
     def finish(self, files: list[FoundFile], context: Context) -> list[Package]:
         installed: list[Package] = []
-        declared: list[Package] = []
+        locks: list[tuple[str, list[Package]]] = []
         for item in files:
             installed.extend(item.found.packages)
             lock = item.found.facts.get("lock")
             if isinstance(lock, list):
-                declared.extend(p for p in lock if isinstance(p, Package))
+                locks.append((item.path, [p for p in lock if isinstance(p, Package)]))
         by_dir = {p.path.rsplit("/", 1)[0]: p for p in installed}
         for package in installed:
             package.depends_on = _resolve(package, by_dir)
+        trees: set[str] = set()
+        for package in installed:
+            parts = package.path.split("/node_modules/")
+            trees.update("/node_modules/".join(parts[:n]) for n in range(1, len(parts)))
         seen = {(p.name, p.version) for p in installed}
         added: list[Package] = []
-        for package in declared:
-            if (package.name, package.version) not in seen:
-                seen.add((package.name, package.version))
-                added.append(package)
+        for path, pinned in locks:
+            # Next to an installed tree a lockfile adds nothing true: what it pins and the tree
+            # lacks was pruned, deleted, or is an optional package for another platform. A
+            # lockfile inside a tree (npm's hidden one, a published shrinkwrap) is part of it.
+            project = "/" + path.rsplit("/", 1)[0]
+            if "/node_modules/" in project + "/" or project in trees:
+                continue
+            for package in pinned:
+                if (package.name, package.version) not in seen:
+                    seen.add((package.name, package.version))
+                    added.append(package)
         return installed + added
 
 
