@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from attest.cli import cli
+from tests.shared_vectors import shared_dir
 
-VECTORS = Path(__file__).parents[2] / "../shared/conformance/sigstore-bundle-verify"
+VECTORS = shared_dir() / "conformance/sigstore-bundle-verify"
 CASES_DIR = VECTORS / "bundle-verify"
 DEFAULT_IDENTITY = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-"
                     "beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main")

@@ -7,7 +7,6 @@ import contextlib
 import copy
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from attest.verify.bundles import (
     verify_bundle,
 )
 from attest.verify.trust import load_trust
+from tests.shared_vectors import shared_dir
 
-CASES = Path(__file__).parents[2] / "../shared/conformance/sigstore-bundle-verify/bundle-verify"
+CASES = shared_dir() / "conformance/sigstore-bundle-verify/bundle-verify"
 SEEDS = ["happy-path-v0.1", "happy-path-v0.3", "rekor2-happy-path", "rekor2-dsse-happy-path",
          "intoto-with-custom-trust-root", "managed-key-happy-path"]
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from attest.cli import cli
 from attest.verify import trust
+from tests.shared_vectors import shared_dir
 
-SHARED = Path(__file__).parents[2] / "../shared/conformance"
+SHARED = shared_dir() / "conformance"
 CASES = SHARED / "sigstore-bundle-verify/bundle-verify"
 REAL = SHARED / "real-attestations"
 

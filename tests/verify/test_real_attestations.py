@@ -8,14 +8,14 @@ cases fail as they must, for the reason that matters.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from attest.cli import cli
+from tests.shared_vectors import shared_dir
 
-VECTORS = Path(__file__).parents[2] / "../shared/conformance/real-attestations"
+VECTORS = shared_dir() / "conformance/real-attestations"
 GITHUB = "https://token.actions.githubusercontent.com"
 
 pytestmark = pytest.mark.skipif(not VECTORS.is_dir(),
