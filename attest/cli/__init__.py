@@ -8,6 +8,7 @@ printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -21,8 +22,35 @@ from attest.errors import EXIT_USAGE, AttestError
 EXIT_INTERNAL = 70
 
 
+#: Command name -> module defining it. Modules load on first use, so `attest verify` in an
+#: admission path does not pay for importing the build pipeline (and vice versa).
+COMMANDS = {
+    "build": "attest.cli.build",
+    "provenance": "attest.cli.provenance",
+    "sign": "attest.cli.sign",
+    "attach": "attest.cli.sign",
+    "sbom": "attest.cli.sbom",
+    "verify": "attest.cli.verify",
+    "promote": "attest.cli.promote",
+    "scan-secrets": "attest.cli.secrets",
+}
+
+
 class _Group(click.Group):
-    """Turns library errors into one line and an exit code, at the outermost layer."""
+    """Turns library errors into one line and an exit code, at the outermost layer, and loads
+    each command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(module_name)
+        command = next((c for c in vars(module).values()
+                        if isinstance(c, click.Command) and c.name == cmd_name), None)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -75,21 +103,3 @@ def main() -> None:
         if code == 2 or code is None or isinstance(code, int):
             raise
         raise SystemExit(EXIT_USAGE) from None
-
-
-from attest.cli.build import build  # noqa: E402 - commands register after the group exists
-from attest.cli.promote import promote  # noqa: E402
-from attest.cli.provenance import provenance  # noqa: E402
-from attest.cli.sbom import sbom  # noqa: E402
-from attest.cli.secrets import scan_secrets  # noqa: E402
-from attest.cli.sign import attach, sign  # noqa: E402
-from attest.cli.verify import verify  # noqa: E402
-
-cli.add_command(build)
-cli.add_command(provenance)
-cli.add_command(sign)
-cli.add_command(attach)
-cli.add_command(verify)
-cli.add_command(promote)
-cli.add_command(sbom)
-cli.add_command(scan_secrets)

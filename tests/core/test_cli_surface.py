@@ -11,7 +11,11 @@ from attest.cli import cli
 
 def test_every_command_has_help_with_an_example():
     runner = CliRunner()
-    for name, command in cli.commands.items():
+    import click
+    names = cli.list_commands(click.Context(cli))
+    assert {"build", "sbom", "verify", "promote", "sign", "attach", "provenance",
+            "scan-secrets"} <= set(names)
+    for name in names:
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"attest {name} --help shows no example"
