@@ -189,3 +189,10 @@ def test_everything_syft_finds_is_found(results: dict[str, SbomResult],
     for ecosystem, packages in theirs.items():
         assert packages <= ours[ecosystem], f"{ecosystem}: syft found " \
             f"{sorted(packages - ours[ecosystem])[:5]} that attest did not"
+
+
+def test_docker_daemon_source(sbom_image: SbomImage, results: dict[str, SbomResult]) -> None:
+    result = generate_sbom(f"docker-daemon:{sbom_image.local_tag}")
+    assert result.document["components"] == results["archive"].document["components"]
+    assert result.image_digest == sbom_image.image_id  # never pushed under this name
+    assert result.image_name == f"docker.io/library/{sbom_image.local_tag.split(':')[0]}"
