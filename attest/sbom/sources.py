@@ -123,21 +123,38 @@ def open_image(spec: str, *, platform: str | None = None,
     ``docker-daemon:REF`` or a registry reference (optionally prefixed ``registry:``)."""
     say = progress or (lambda _text: None)
     wanted = _parse_platform(platform or host_platform_string())
-    scheme, sep, rest = spec.partition(":")
-    if sep and scheme in _LAYOUT_SCHEMES:
+    kind, rest = source_kind(spec)
+    if kind == "oci-layout":
         return open_oci_layout(rest, wanted)
-    if sep and scheme in _ARCHIVE_SCHEMES:
+    if kind == "docker-archive":
         return open_docker_archive(Path(rest), wanted)
-    if sep and scheme in _DAEMON_SCHEMES:
+    if kind == "docker-daemon":
         return open_docker_daemon(rest, wanted, say)
-    if sep and scheme in _REGISTRY_SCHEMES:
-        spec = rest
-    elif sep and scheme in _UNSUPPORTED_SCHEMES:
+    return open_registry(rest, wanted, say)
+
+
+def source_kind(spec: str) -> tuple[str, str]:
+    """``(kind, rest)``: ``oci-layout``, ``docker-archive``, ``docker-daemon`` or ``registry``.
+
+    The scheme names of skopeo and syft are accepted as aliases (``oci:``, ``docker:``).
+    """
+    scheme, sep, rest = spec.partition(":")
+    if not sep or re.match(r"\d+/", rest):  # "registry:5000/app" is a host and a port
+        return "registry", spec
+    if scheme in _LAYOUT_SCHEMES:
+        return "oci-layout", rest
+    if scheme in _ARCHIVE_SCHEMES:
+        return "docker-archive", rest
+    if scheme in _DAEMON_SCHEMES:
+        return "docker-daemon", rest
+    if scheme in _REGISTRY_SCHEMES:
+        return "registry", rest
+    if scheme in _UNSUPPORTED_SCHEMES:
         raise InputError(
             f"image source {scheme!r} is not supported",
             hint="use a registry reference, docker-archive:PATH, oci-layout:PATH "
                  "or docker-daemon:REF")
-    return open_registry(spec, wanted, say)
+    return "registry", spec
 
 
 # ------------------------------------------------------------------------------- platform
@@ -696,9 +713,10 @@ def open_docker_daemon(text: str, wanted: _Platform, say: Progress) -> Image:
     except docker_errors.DockerException as error:
         raise InputError(f"cannot reach the docker engine: {error}",
                          hint="is dockerd running and DOCKER_HOST set right?") from None
+    name_hint: str | None = text
     try:
-        name_hint: str | None = parse_reference(text, default_tag=None).name and text
-    except InputError:
+        parse_reference(text, default_tag=None)
+    except InputError:  # an image id: name it after its first tag, if any
         name_hint = next(iter(image.tags), None)
     workdir = Path(tempfile.mkdtemp(prefix="attest-sbom-"))
     archive = workdir / "image.tar"

@@ -6,6 +6,8 @@ place) and once gzip-compressed (streamed), so both reading paths see every case
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,56 @@ def test_os_release_symlink_resolution_and_whiteout(tmp_path: Path, compression)
     gone = scan_layers(tmp_path, debian_base(), layer(wh("usr/lib/os-release")),
                        compression=compression)
     assert gone.distro is None
+
+
+def test_corrupt_entry_mid_layer_keeps_later_packages(tmp_path: Path, compression) -> None:
+    """The rest of a layer after a damaged header is still cataloged, and the damage reported."""
+    items = [*dist("alpha", "1.0"), f("junk.bin", b"x" * 700), *dist("omega", "2.0")]
+    data = bytearray(layer(*items))
+    at = data.find(b"junk.bin")
+    assert at > 0 and at % 512 == 0
+    data[at + 148:at + 156] = b"7777777\0"  # checksum of junk.bin's header no longer matches
+    result = scan_layers(tmp_path, bytes(data), compression=compression)
+    assert names(result, "python") == {("alpha", "1.0"), ("omega", "2.0")}
+    assert len(result.warnings) == 1 and "unreadable bytes" in result.warnings[0]
+
+
+def test_multi_member_gzip_with_zero_padding(tmp_path: Path) -> None:
+    import gzip
+
+    from tests.sbom.helpers import oci_layout
+
+    raw = layer(*dist("alpha", "1.0"), *dist("beta", "1.0"))
+    split = 2048
+    blob = gzip.compress(raw[:split]) + gzip.compress(raw[split:]) + bytes(1024)
+    root = oci_layout(tmp_path / "oci", [raw], compression="gzip")
+    manifest_digest = json.loads((root / "index.json").read_text())["manifests"][0]["digest"]
+    blobs = root / "blobs" / "sha256"
+    manifest = json.loads((blobs / manifest_digest[7:]).read_text())
+    (blobs / manifest["layers"][0]["digest"][7:]).unlink()
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    (blobs / digest[7:]).write_bytes(blob)
+    manifest["layers"][0].update(digest=digest, size=len(blob))
+    raw_manifest = json.dumps(manifest).encode()
+    new_digest = "sha256:" + hashlib.sha256(raw_manifest).hexdigest()
+    (blobs / new_digest[7:]).write_bytes(raw_manifest)
+    index = json.loads((root / "index.json").read_text())
+    index["manifests"][0].update(digest=new_digest, size=len(raw_manifest))
+    (root / "index.json").write_text(json.dumps(index))
+    from attest.sbom import scan_image
+
+    result = scan_image(f"oci-layout:{root}")
+    assert names(result, "python") == {("alpha", "1.0"), ("beta", "1.0")}
+
+
+def test_whiteouts_written_as_files_with_leftover_link_targets(tmp_path: Path,
+                                                                compression) -> None:
+    """docker 20.10 writes every whiteout after the first as a regular-file entry whose link
+    target still names the first deleted path; each is a whiteout all the same."""
+    lower = layer(*dist("alpha", "1.0"), *dist("beta", "1.0"), *dist("gamma", "1.0"))
+    first = wh(f"{SITE}/beta-1.0.dist-info")
+    second = wh(f"{SITE}/gamma-1.0.dist-info")
+    second.info.linkname = f"{SITE}/beta-1.0.dist-info"
+    result = scan_layers(tmp_path, lower, layer(first, second), compression=compression)
+    assert names(result, "python") == {("alpha", "1.0")}
+    assert result.warnings == []

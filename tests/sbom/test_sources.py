@@ -161,3 +161,18 @@ def test_registry_multi_platform_index(registry) -> None:
     assert by_digest.image_digest == amd["digest"]
     with pytest.raises(RegistryError):
         generate_sbom(f"{registry.host}/sbom/missing:v1")
+
+
+def test_source_kinds() -> None:
+    from attest.sbom.sources import source_kind
+
+    assert source_kind("registry:5000/app:1") == ("registry", "registry:5000/app:1")
+    assert source_kind("docker:5000/app") == ("registry", "docker:5000/app")
+    assert source_kind("localhost:5000/app") == ("registry", "localhost:5000/app")
+    assert source_kind("debian:bookworm") == ("registry", "debian:bookworm")
+    assert source_kind("registry:ghcr.io/x/y:1") == ("registry", "ghcr.io/x/y:1")
+    assert source_kind("docker:app:1") == ("docker-daemon", "app:1")
+    assert source_kind("oci:/tmp/x:tag") == ("oci-layout", "/tmp/x:tag")
+    assert source_kind("docker-archive:/a:b.tar") == ("docker-archive", "/a:b.tar")
+    with pytest.raises(InputError):
+        source_kind("containers-storage:x")
