@@ -196,3 +196,11 @@ def test_docker_daemon_source(sbom_image: SbomImage, results: dict[str, SbomResu
     assert result.document["components"] == results["archive"].document["components"]
     assert result.image_digest == sbom_image.image_id  # never pushed under this name
     assert result.image_name == f"docker.io/library/{sbom_image.local_tag.split(':')[0]}"
+
+
+def test_spdx_of_the_real_image(sbom_image: SbomImage, results: dict[str, SbomResult]) -> None:
+    result = generate_sbom(f"docker-archive:{sbom_image.archive}", format="spdx-json")
+    assert result.component_count == results["archive"].component_count
+    purls = {ref["referenceLocator"] for package in result.document["packages"]
+             for ref in package.get("externalRefs", [])}
+    assert {c["purl"] for c in results["archive"].document["components"] if "purl" in c} <= purls
