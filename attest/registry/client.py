@@ -488,8 +488,8 @@ class RegistryClient:
             if not retry or not error.message.startswith(f"{what} on {self.registry} kept"):
                 raise
             # Every answer was lost, but a PUT may still have landed: look before failing.
-            stored = self.head_manifest(repository, reference)
-            if stored is None or stored.digest != digest:
+            landed = self.head_manifest(repository, reference)
+            if landed is None or landed.digest != digest:
                 raise
             log.warning("%s: the registry's answers were lost, but the manifest is stored",
                         what)
