@@ -65,6 +65,9 @@ _OPTIONS: list[Callable[[F], F]] = [
                  help="Allowed provenance builder id (repeatable)."),
     click.option("--require-clean-tree", is_flag=True, default=None,
                  help="The provenance must record a clean source tree."),
+    click.option("--require-secret-scan", is_flag=True, default=None,
+                 help="The provenance must record a clean secret scan (attest build "
+                      "--scan-secrets)."),
     click.option("--allowed-base-registry", "allowed_base_registries", multiple=True,
                  metavar="HOST", help="Registry base images may come from (repeatable)."),
     click.option("--require-pinned-base", "require_pinned_base_images", is_flag=True,
@@ -107,6 +110,7 @@ def build_policy(params: dict[str, Any]) -> tuple[Policy, PublicKey | None]:
         predicate_type=params.get("predicate_type"),
         builder_ids=tuple(params.get("builder_ids") or ()),
         require_clean_tree=params.get("require_clean_tree"),
+        require_secret_scan=params.get("require_secret_scan"),
         allowed_base_registries=tuple(params.get("allowed_base_registries") or ()),
         require_pinned_base_images=params.get("require_pinned_base_images"),
         max_age=params.get("max_age"),

@@ -48,6 +48,8 @@ def provenance_checks(policy: ProvenancePolicy, provenance: Provenance, examined
         results.append(check_source_ref(policy.source_refs, provenance, examined))
     if policy.require_clean_tree:
         results.append(check_clean_tree(provenance, examined))
+    if policy.require_secret_scan:
+        results.append(check_secret_scan(provenance, examined))
     if policy.allowed_base_registries:
         results.append(check_base_registries(policy.allowed_base_registries, provenance,
                                              examined))
@@ -160,6 +162,22 @@ def check_clean_tree(provenance: Provenance, examined: Examined) -> CheckResult:
         return _result("provenance.clean-tree", False,
                        "the image was built from a dirty tree (uncommitted changes)", examined)
     return _result("provenance.clean-tree", True, "built from a clean tree", examined)
+
+
+def check_secret_scan(provenance: Provenance, examined: Examined) -> CheckResult:
+    """Fails closed: no recorded scan is as bad as a dirty one."""
+    scan = provenance.secret_scan
+    if scan is None:
+        return _result("provenance.secret-scan", False,
+                       "provenance records no secret scan (internalParameters.secretScan); "
+                       "build with `attest build --scan-secrets`", examined)
+    if scan.get("clean") is not True:
+        return _result("provenance.secret-scan", False,
+                       f"the build's secret scan was not clean ({scan.get('findings')} "
+                       "findings)", examined)
+    return _result("provenance.secret-scan", True,
+                   f"secret scan clean ({scan.get('filesScanned', '?')} files, rules "
+                   f"{scan.get('rulesVersion', '?')})", examined)
 
 
 def check_base_registries(allowed: Sequence[str], provenance: Provenance,

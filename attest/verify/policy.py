@@ -166,13 +166,15 @@ class ProvenancePolicy:
     require_pinned_base_images: bool = False
     max_age: timedelta | None = None
     signer_consistency: bool = True
+    require_secret_scan: bool = False
 
     @property
     def checks_anything(self) -> bool:
         """True when a rule beyond the default signer cross-checks is configured."""
         return bool(self.builder_ids or self.source_repositories or self.source_refs
                     or self.require_clean_tree or self.allowed_base_registries
-                    or self.require_pinned_base_images or self.max_age)
+                    or self.require_pinned_base_images or self.max_age
+                    or self.require_secret_scan)
 
 
 def repository_allowed(pattern: str, repository: str) -> bool:
@@ -233,6 +235,7 @@ class Policy:
                 "sourceRepositories": list(self.provenance.source_repositories),
                 "sourceRefs": list(self.provenance.source_refs),
                 "requireCleanTree": self.provenance.require_clean_tree,
+                "requireSecretScan": self.provenance.require_secret_scan,
                 "baseImages": {
                     "allowedRegistries": list(self.provenance.allowed_base_registries),
                     "requireDigest": self.provenance.require_pinned_base_images},
@@ -262,6 +265,7 @@ class PolicyFlags:
     predicate_type: str | None = None
     builder_ids: tuple[str, ...] = ()
     require_clean_tree: bool | None = None
+    require_secret_scan: bool | None = None
     allowed_base_registries: tuple[str, ...] = ()
     require_pinned_base_images: bool | None = None
     max_age: str | None = None
@@ -321,6 +325,7 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         source_repositories=source_repositories,
         source_refs=source_refs,
         require_clean_tree=_pick(flags.require_clean_tree, provenance.require_clean_tree),
+        require_secret_scan=_pick(flags.require_secret_scan, provenance.require_secret_scan),
         allowed_base_registries=(*provenance.allowed_base_registries,
                                  *flags.allowed_base_registries),
         require_pinned_base_images=_pick(flags.require_pinned_base_images,
@@ -358,7 +363,8 @@ _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_re
                   "sourceRepository": "source_repository", "sourceRef": "source_ref",
                   "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
-                    "requireCleanTree", "baseImages", "maxAge", "signerConsistency")
+                    "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
+                    "signerConsistency")
 _BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
 _SBOM_KEYS = ("required", "predicateTypes", "deny")
 _DENY_KEYS = ("purl", "versions", "reason")
@@ -509,6 +515,8 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
         max_age=max_age,
         signer_consistency=where.boolean(document.get("signerConsistency", True),
                                          "provenance.signerConsistency"),
+        require_secret_scan=where.boolean(document.get("requireSecretScan", False),
+                                          "provenance.requireSecretScan"),
     )
 
 

@@ -111,6 +111,8 @@ class Provenance:
     finished: datetime | None
     runner_environment: str | None = None
     notes: tuple[str, ...] = field(default=())
+    #: ``internalParameters.secretScan`` of attest's buildType, when the build ran one.
+    secret_scan: Mapping[str, Any] | None = None
 
 
 def read_provenance(statement: Statement) -> Provenance:
@@ -165,6 +167,8 @@ def read_provenance(statement: Statement) -> Provenance:
         started=_time(metadata.get("startedOn")),
         finished=_time(metadata.get("finishedOn")),
         runner_environment=_str(ci.get("runnerEnvironment")),
+        secret_scan=internal["secretScan"] if isinstance(internal.get("secretScan"), dict)
+        else None,
     )
 
 

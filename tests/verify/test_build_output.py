@@ -108,3 +108,22 @@ def test_dirty_tree_build_is_refused(docker_engine, registry, signer, tmp_path):
                      f"{registry.host}/released/dirty:1", "--policy", policy)
     assert refused.exit_code == 1 and refused.stdout == ""
     assert "nothing was copied" in refused.stderr
+
+
+def test_a_clean_secret_scan_can_be_required(docker_engine, registry, signer, tmp_path):
+    root = project(tmp_path)
+    env = signer.stack.github_actions_env(repository=REPO, ref="refs/heads/main")
+    scanned = attest("build", root, "-t", f"{registry.host}/built/scanned:1", "--scan-secrets",
+                     "--no-sbom", "--trust-config", signer.trust_config, env=env)
+    assert scanned.exit_code == 0, scanned.output
+    unscanned = attest("build", root, "-t", f"{registry.host}/built/unscanned:1", "--no-sbom",
+                       "--trust-config", signer.trust_config, env=env)
+    assert unscanned.exit_code == 0, unscanned.output
+    flags = ["--trust-config", signer.trust_config, "--certificate-oidc-issuer", signer.issuer,
+             "--certificate-identity-regexp", ".*", "--require-secret-scan"]
+    passed = attest("verify", f"{registry.host}/built/scanned:1", *flags)
+    assert passed.exit_code == 0, passed.output
+    assert "PASS provenance.secret-scan" in passed.stdout
+    failed = attest("verify", f"{registry.host}/built/unscanned:1", *flags)
+    assert failed.exit_code == 1
+    assert "records no secret scan" in failed.stdout
