@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import platform as host_platform
@@ -52,9 +53,9 @@ except ImportError:  # pragma: no cover - the dependency is declared; keep worki
 Progress = Callable[[str], None]
 
 _RAW_CHUNK = 1024 * 1024
-_INFLATE_SLICE = 128 * 1024
-_MAX_OUT = 8 * 1024 * 1024
-_QUEUE_DEPTH = 16
+_INFLATE_SLICE = 256 * 1024
+_MAX_OUT = 4 * 1024 * 1024
+_QUEUE_DEPTH = 8
 _MAX_CONFIG = 8 * 1024 * 1024
 GZIP, ZSTD, PLAIN = "gzip", "zstd", "plain"
 
@@ -203,11 +204,13 @@ def _select_platform(descriptors: list[Descriptor], wanted: _Platform, where: st
 
 
 # ----------------------------------------------------------------------------- streaming
-def _threaded(produce: Callable[[], Iterator[bytes]], label: str) -> ChunkSource:
+def _background(produce: Callable[[], Iterator[bytes]],
+                label: str) -> tuple[Iterator[bytes], Callable[[], None]]:
     """Run ``produce`` on a helper thread; hand its chunks over through a bounded queue.
 
     The queue bounds memory (at most ``_QUEUE_DEPTH`` chunks ahead); an error on the helper
     thread (a broken download, a digest mismatch, corrupt compression) is raised in the reader.
+    Returns the chunks and a ``close`` that stops the thread early.
     """
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
     stop = threading.Event()
@@ -227,7 +230,7 @@ def _threaded(produce: Callable[[], Iterator[bytes]], label: str) -> ChunkSource
         except BaseException as error:
             chunks.put(error)
 
-    thread = threading.Thread(target=run, name=f"attest-layer-{label}", daemon=True)
+    thread = threading.Thread(target=run, name=f"attest-{label}", daemon=True)
     thread.start()
 
     def consume() -> Iterator[bytes]:
@@ -246,7 +249,13 @@ def _threaded(produce: Callable[[], Iterator[bytes]], label: str) -> ChunkSource
                 chunks.get(timeout=0.05)
         thread.join()
 
-    return ChunkSource(consume(), on_close=close)
+    return consume(), close
+
+
+def _threaded(produce: Callable[[], Iterator[bytes]], label: str) -> ChunkSource:
+    """A layer stream produced on a helper thread (see :func:`_background`)."""
+    chunks, close = _background(produce, label)
+    return ChunkSource(chunks, on_close=close)
 
 
 def _inflate(raw: Iterator[bytes], kind: str, what: str) -> Iterator[bytes]:
@@ -484,20 +493,24 @@ def _registry_opener(ref: ImageReference, descriptor: Descriptor) -> Callable[[]
 
     what = f"layer {descriptor.digest}"
 
-    def produce() -> Iterator[bytes]:
-        # A client per stream: sessions are not shared between threads.
+    def download() -> Iterator[bytes]:
+        # A client per stream: sessions are not shared between threads. The blob reader
+        # checks the digest when it reaches the end.
         client = RegistryClient(ref.registry)
         with client.open_blob(ref.repository, descriptor.digest) as blob:
-            first = blob.read(_RAW_CHUNK)
+            while chunk := blob.read(_RAW_CHUNK):
+                yield chunk
+
+    def produce() -> Iterator[bytes]:
+        # Download and hashing on one thread, inflating on another, parsing on the caller's:
+        # the three overlap (hashing and ISA-L release the GIL).
+        raw, stop_download = _background(download, f"download-{descriptor.digest[7:19]}")
+        try:
+            first = next(raw, b"")
             kind = _compression_of(descriptor.media_type, first)
-
-            def raw() -> Iterator[bytes]:
-                chunk = first
-                while chunk:
-                    yield chunk
-                    chunk = blob.read(_RAW_CHUNK)
-
-            yield from _inflate(raw(), kind, what)
+            yield from _inflate(itertools.chain([first], raw), kind, what)
+        finally:
+            stop_download()
 
     return lambda: _threaded(produce, descriptor.digest[7:19])
 
