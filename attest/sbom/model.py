@@ -70,9 +70,13 @@ class Package:
         qualifiers = dict(self.qualifiers)
         if self.distro_qualified and distro is not None:
             qualifiers["distro"] = distro.qualifier
-        return str(PackageURL(type=self.purl_type, namespace=self.namespace,
-                              name=self.purl_name or self.name, version=self.version or None,
-                              qualifiers=qualifiers or None, subpath=self.subpath))
+        try:
+            return str(PackageURL(type=self.purl_type, namespace=self.namespace,
+                                  name=self.purl_name or self.name, version=self.version or None,
+                                  qualifiers=qualifiers or None, subpath=self.subpath))
+        except ValueError:  # metadata too odd for the type's rules: keep the package anyway
+            return str(PackageURL(type="generic", name=self.name or "unknown",
+                                  version=self.version or None))
 
     @property
     def key(self) -> str:

@@ -75,7 +75,8 @@ def _person(value: Any) -> str | None:
 def _split_name(full: str) -> tuple[str | None, str]:
     if full.startswith("@") and "/" in full:
         scope, name = full.split("/", 1)
-        return scope, name
+        if name:
+            return scope, name
     return None, full
 
 
