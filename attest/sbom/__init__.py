@@ -81,12 +81,18 @@ def generate_sbom(image: str, *, platform: str | None = None, format: str = "cyc
     if format not in FORMATS:
         raise UsageError(f"unknown SBOM format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
     say = progress or (lambda _text: None)
+    schema_ready: Callable[[], None] = lambda: None  # noqa: E731
+    if format == "cyclonedx-json":
+        from attest.sbom.schema import prepare_in_background
+
+        schema_ready = prepare_in_background()
     result = scan_image(image, platform=platform, progress=say)
     if format == "cyclonedx-json":
         from attest.sbom import cyclonedx
         from attest.sbom.schema import validation_errors
 
         document = cyclonedx.build_document(result)
+        schema_ready()
         errors = validation_errors(document)
         count = len(document["components"])
     else:
