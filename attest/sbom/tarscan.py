@@ -2,12 +2,12 @@
 
 Hand-written rather than :mod:`tarfile`, for two reasons measured on real images:
 
-* ``tarfile`` stops at the first header it cannot parse (in stream mode it cannot even resume)
-  and says nothing about what it skipped; a layer written by a real engine may carry odd entries,
+* ``tarfile`` stops at the first header it cannot parse (with ``ignore_zeros`` it skips on,
+  but says nothing about what it skipped); a layer written by a real engine may carry odd entries,
   and dropping the rest of a layer silently is how SBOM tools lose a quarter of an image's
   packages. Here a bad header is reported and the reader resynchronises on the next valid one.
 * ``tarfile`` builds a full ``TarInfo`` per entry and reads through a small buffer; iterating the
-  headers of a 350 MB image took it 0.5 s against 0.06 s for this reader, and the whole SBOM run
+  headers of a 350 MB image took it 0.47 s against 0.12 s for this reader, and the whole SBOM run
   is meant to cost little more than that floor.
 
 It follows the Go ``archive/tar`` reader that container engines use where formats are loose:
