@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urljoin
 
 from attest.errors import RegistryError, UsageError, VerificationFailed
 from attest.reference import ImageReference, parse_reference
 from attest.registry import media_types as mt
 from attest.registry.client import Descriptor, Manifest, RegistryClient
 from attest.registry.layouts import (
-    _add_to_fallback_index,
+    add_to_fallback_index,
     cosign_att_tag,
     referrer_descriptors,
 )
@@ -215,36 +214,12 @@ class _Copier:
         raise last
 
     def _chunked_upload(self, descriptor: Descriptor) -> None:
-        """OCI chunked upload: POST, PATCH per chunk (Content-Range), PUT with the digest.
-
-        The source is read through the client's verifying reader, so a blob that does not hash
-        to its digest fails here; the destination checks the digest again on the final PUT.
-        """
-        repo = self.dst_repo
-        scope = f"repository:{repo}:pull,push"
-        what = f"upload blob {repo}@{descriptor.digest}"
-        start = self.dst._request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope,
-                                  ok=(202,), what=what)
-        start.close()
-        location = _location(self.dst, start.headers.get("Location"), what)
-        offset = 0
-        with self.src.open_blob(self.src_repo, descriptor.digest) as reader:
-            for chunk in _chunks(reader.read, CHUNK_BYTES):
-                end = offset + len(chunk) - 1
-                response = self.dst._request(
-                    "PATCH", location, scope=scope, data=chunk, ok=(202,), what=what,
-                    headers={"Content-Type": "application/octet-stream",
-                             "Content-Range": f"{offset}-{end}",
-                             "Content-Length": str(len(chunk))})
-                response.close()
-                location = _location(self.dst, response.headers.get("Location"), what)
-                offset = end + 1
-        separator = "&" if "?" in location else "?"
-        done = self.dst._request("PUT", f"{location}{separator}"
-                                 f"{urlencode({'digest': descriptor.digest})}",
-                                 scope=scope, ok=(201,), what=what,
-                                 headers={"Content-Length": "0"})
-        done.close()
+        """Stream the blob across: the source is read through the client's verifying reader,
+        so a blob that does not hash to its digest fails here; the destination checks the
+        digest again on the final PUT."""
+        with self.src.open_blob(self.src_repo, descriptor.digest, descriptor.size) as reader:
+            self.dst.upload_blob_stream(self.dst_repo, descriptor.digest, reader.read,
+                                        CHUNK_BYTES)
 
     # ------------------------------------------------------------------------ attestations
     def copy_referrers(self, subject_digest: str) -> None:
@@ -264,7 +239,7 @@ class _Copier:
             listed = self.dst.referrers(self.dst_repo, subject_digest)
             if listed is not None and any(d.digest == manifest.digest for d in listed):
                 continue
-            _add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
+            add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
                                    _referrer_descriptor(manifest, descriptor))
 
     def copy_cosign_att(self, subject_digest: str) -> None:
@@ -291,26 +266,6 @@ class _Copier:
             self._put_manifest(manifest, reference=tag)
         self.stats.cosign_layers += sum(1 for layer in layers
                                         if layer.media_type == mt.DSSE_ENVELOPE)
-
-
-def _chunks(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
-    buffer = bytearray()
-    while True:
-        data = read(size)
-        if not data:
-            break
-        buffer += data
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
-
-
-def _location(client: RegistryClient, location: str | None, what: str) -> str:
-    if not location:
-        raise RegistryError(f"{what}: the registry gave no upload location")
-    return urljoin(client.base + "/", location)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:

@@ -614,6 +614,41 @@ class RegistryClient:
 
         self._retrying(what, once)
 
+    def upload_blob_stream(self, repository: str, digest: str, read: Callable[[int], bytes],
+                           chunk_size: int = 8 * 1024 * 1024) -> None:
+        """OCI chunked upload (POST, PATCH per chunk with Content-Range, PUT with the digest)
+        for blobs too big to hold in memory; the registry checks the digest on the final PUT.
+
+        Not retried as a whole: a broken chunked session cannot be resumed portably, so the
+        caller decides whether to start over (it may have a re-readable source)."""
+        scope = _push(repository)
+        what = f"upload blob {repository}@{digest}"
+        start = self._request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope,
+                              ok=(202,), what=what)
+        start.close()
+        location = self._upload_location(start.headers.get("Location"), what)
+        offset = 0
+        for chunk in _chunks(read, chunk_size):
+            end = offset + len(chunk) - 1
+            response = self._request(
+                "PATCH", location, scope=scope, data=chunk, ok=(202,), what=what,
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Range": f"{offset}-{end}",
+                         "Content-Length": str(len(chunk))})
+            response.close()
+            location = self._upload_location(response.headers.get("Location"), what)
+            offset = end + 1
+        separator = "&" if "?" in location else "?"
+        done = self._request("PUT", f"{location}{separator}{urlencode({'digest': digest})}",
+                             scope=scope, ok=(201,), what=what,
+                             headers={"Content-Length": "0"})
+        done.close()
+
+    def _upload_location(self, location: str | None, what: str) -> str:
+        if not location:
+            raise RegistryError(f"{what}: the registry gave no upload location")
+        return urljoin(self.base + "/", location)
+
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount within this registry; False if the registry declined."""
         scope = f"{_push(repository)} {_pull(from_repository)}"
@@ -754,6 +789,21 @@ class BlobReader:
     @property
     def bytes_read(self) -> int:
         return self._offset
+
+
+def _chunks(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
+    """Fixed-size chunks from a reader that may return short reads."""
+    buffer = bytearray()
+    while True:
+        data = read(size)
+        if not data:
+            break
+        buffer += data
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
 
 
 def _pull(repository: str) -> str:

@@ -158,11 +158,11 @@ def attach_referrer(
                             artifact_type=mt.SIGSTORE_BUNDLE_V03, annotations=annotations)
     if headers.get("OCI-Subject"):
         return descriptor  # the registry indexes referrers itself
-    _add_to_fallback_index(client, repository, subject_desc.digest, descriptor)
+    add_to_fallback_index(client, repository, subject_desc.digest, descriptor)
     return descriptor
 
 
-def _add_to_fallback_index(client: RegistryClient, repository: str, subject_digest: str,
+def add_to_fallback_index(client: RegistryClient, repository: str, subject_digest: str,
                            descriptor: Descriptor) -> None:
     """Append ``descriptor`` to the ``sha256-<hex>`` index, surviving concurrent writers."""
     tag = fallback_tag(subject_digest)

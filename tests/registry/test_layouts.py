@@ -124,5 +124,5 @@ def test_a_referrer_naming_another_subject_is_ignored(subject, registry):
     other_ref = parse_reference(f"{registry.host}/t/subject@{other}")
     descriptor = layouts.attach_referrer(client, other_ref, fake_bundle("x"), "p")
     # Someone copies the other image's referrer into this image's fallback index.
-    layouts._add_to_fallback_index(client, ref.repository, ref.digest, descriptor)
+    layouts.add_to_fallback_index(client, ref.repository, ref.digest, descriptor)
     assert [f for f in layouts.discover(client, ref) if f.layout == "referrer"] == []
