@@ -72,6 +72,8 @@ class FoundAttestation:
     annotations: Mapping[str, str] = field(default_factory=dict)
     manifest: Manifest | None = None
     refers_to: str | None = None
+    #: For referrers: "referrers API" or "fallback tag", i.e. where the registry listed it.
+    via: str | None = None
 
 
 def fallback_tag(digest: str) -> str:
@@ -455,13 +457,13 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
 
 def _discover_referrers(client: RegistryClient, repository: str,
                         digest: str) -> list[FoundAttestation]:
-    descriptors, _ = referrer_descriptors(client, repository, digest)
+    descriptors, via = referrer_descriptors(client, repository, digest)
     found = []
     for descriptor in descriptors:
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
         try:
-            attestation = _referrer(client, repository, digest, descriptor)
+            attestation = _referrer(client, repository, digest, descriptor, via)
         except (InputError, DigestMismatch) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
@@ -471,7 +473,7 @@ def _discover_referrers(client: RegistryClient, repository: str,
 
 
 def _referrer(client: RegistryClient, repository: str, digest: str,
-              descriptor: Descriptor) -> FoundAttestation | None:
+              descriptor: Descriptor, via: str) -> FoundAttestation | None:
     """One referrer, checked to be a bundle about ``digest``; None when it is something else."""
     manifest = client.get_manifest(repository, descriptor.digest)
     document = manifest.json
@@ -493,6 +495,7 @@ def _referrer(client: RegistryClient, repository: str, digest: str,
         if isinstance(raw_annotations, dict) else {}
     return FoundAttestation(
         layout="referrer",
+        via=via,
         location=f"referrer {descriptor.digest}",
         descriptor=descriptor,
         predicate_type_hint=annotations.get(mt.ANNOTATION_BUNDLE_PREDICATE),

@@ -71,7 +71,9 @@ def verify_image(image: str, policy: Policy, *, key: PublicKey | None = None,
     found = tuple(discover(client, resolved))
     items = [evidence_from_found(f) for f in found]
     counts = Counter(f.layout for f in found)
-    discovery = [f"{counts.get('referrer', 0)} bundle referrers (referrers API or fallback tag)",
+    routes = sorted({f.via for f in found if f.layout == "referrer" and f.via})
+    discovery = [f"{counts.get('referrer', 0)} bundle referrers"
+                 f" (via {' and '.join(routes) if routes else 'referrers API or fallback tag'})",
                  f"{counts.get('cosign-att', 0)} cosign .att layers",
                  f"{counts.get('buildkit', 0)} BuildKit in-index statements"]
     verdict = judge(str(resolved), ArtifactDigest.parse(resolved.digest), items, policy, trust,
