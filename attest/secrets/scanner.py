@@ -92,9 +92,10 @@ def scan_image(spec: str, *, progress: Progress | None = None,
             source = layer.opener()
             label = f"layer {layer.index + 1} ({layer.digest[:19]})"
 
-            def problem(text: str, label: str = label) -> None:
+            def problem(text: str) -> None:
+                # TarReader already prefixes the layer label.
                 report.warnings += 1
-                tell(f"warning: {label} {text}")
+                tell(f"warning: {text}")
 
             try:
                 reader = TarReader(source, problem, label)
