@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from attest.provenance import BuildParameters, RunFacts, build_predicate
 from attest.redact import name_looks_secret, redact_mapping, value_looks_secret
 from attest.reference import ImageReference, parse_reference
 from attest.registry.client import RegistryClient
-from attest.registry.layouts import attach_cosign_att, attach_referrer
+from attest.registry.layouts import attach_cosign_atts, attach_referrers
 from attest.state import RunState
 from attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1, Subject, make_statement
 
@@ -109,6 +110,8 @@ class Pipeline:
         self._backend: BuildBackend | None = None
         self._identity_token = identity_token
         self._progress = progress
+        #: Seconds spent in each step by this invocation (a resumed run skips done steps).
+        self._timings: dict[str, float] = {}
         # The real values, for the build only; state.json holds the redacted ones.
         self._build_args = secret_build_args if secret_build_args is not None \
             else options.build_args
@@ -120,13 +123,14 @@ class Pipeline:
         return self._backend
 
     def run(self) -> BuildOutcome:
-        self._collect()
-        self._build()
-        self._scan_secrets()
-        self._push()
-        self._describe()
-        self._sign()
-        self._attach()
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("collect", self._collect), ("build", self._build),
+            ("secret-scan", self._scan_secrets), ("push", self._push),
+            ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
+        for name, step in steps:
+            started = time.perf_counter()
+            step()
+            self._timings[name] = round(time.perf_counter() - started, 3)
         return self._finish()
 
     # ------------------------------------------------------------------------------ collect
@@ -330,20 +334,21 @@ class Pipeline:
         done = self.state.step("attach") or {}
         names = self.state.step("describe")["statements"]
         predicate_types = dict(STATEMENTS)
+        writers = {"referrer": attach_referrers, "cosign-att": attach_cosign_atts}
         for ref, _ in self.subjects():
             client = RegistryClient(ref.registry)
-            for name in names:
-                bundle = self.state.read(f"{name}.sigstore.json")
-                for layout in layouts:
+            for layout in layouts:
+                # All of this build's statements in one write per layout: each read-modify-
+                # write of a shared tag costs a settle delay.
+                pending = [n for n in names if f"{ref.pinned()} {n} {layout}" not in done]
+                if not pending:
+                    continue
+                self._progress(f"attaching {', '.join(pending)} to {ref.name} ({layout})")
+                descriptors = writers[layout](
+                    client, ref, [(self.state.read(f"{n}.sigstore.json"), predicate_types[n])
+                                  for n in pending])
+                for name, descriptor in zip(pending, descriptors, strict=True):
                     key = f"{ref.pinned()} {name} {layout}"
-                    if key in done:
-                        continue
-                    self._progress(f"attaching the {name} attestation to {ref.name} ({layout})")
-                    if layout == "referrer":
-                        descriptor = attach_referrer(client, ref, bundle, predicate_types[name])
-                    else:
-                        descriptor = attach_cosign_att(client, ref, bundle,
-                                                       predicate_types[name])
                     self.state.record("attach", key, descriptor.digest)
                     done[key] = descriptor.digest
 
@@ -378,6 +383,7 @@ class Pipeline:
             "signed": self.options.sign,
             "attestations": attestations,
             "stateDir": str(self.state.directory),
+            "timings": dict(self._timings),
         }
         self.state.write_json("summary.json", summary)
         self.state.done("finish", {"at": _now()})

@@ -135,38 +135,59 @@ def attach_referrer(
     created: datetime | None = None,
 ) -> Descriptor:
     """Push a Sigstore bundle as an OCI 1.1 referrer of ``subject``; returns its descriptor."""
+    return attach_referrers(client, subject, [(bundle_json, predicate_type)],
+                            created=created)[0]
+
+
+def attach_referrers(
+    client: RegistryClient,
+    subject: ImageReference,
+    bundles: list[tuple[bytes, str]],
+    *,
+    created: datetime | None = None,
+) -> list[Descriptor]:
+    """Push each ``(bundle, predicate type)`` as a referrer of ``subject``, then register them
+    all in the fallback index with one read-modify-write (one settle delay, not one each)."""
     repository = subject.repository
     subject_desc = subject_descriptor(client, subject)
     config = client.put_blob(repository, mt.EMPTY_JSON)
-    layer = client.put_blob(repository, bundle_json)
-    annotations = {
-        mt.ANNOTATION_BUNDLE_CONTENT: "dsse-envelope",
-        mt.ANNOTATION_BUNDLE_PREDICATE: predicate_type,
-        mt.ANNOTATION_CREATED: _created(created or bundle_time(bundle_json)),
-    }
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "artifactType": mt.SIGSTORE_BUNDLE_V03,
-        "config": {"mediaType": mt.OCI_EMPTY, "digest": config.digest, "size": config.size},
-        "layers": [{"mediaType": mt.SIGSTORE_BUNDLE_V03, "digest": layer.digest,
-                    "size": layer.size}],
-        "subject": subject_desc.to_json(),
-        "annotations": annotations,
-    }
-    raw = _canonical(manifest)
-    digest, headers = client.put_manifest(repository, digest_of(raw), raw, mt.OCI_MANIFEST)
-    descriptor = Descriptor(media_type=mt.OCI_MANIFEST, digest=digest, size=len(raw),
-                            artifact_type=mt.SIGSTORE_BUNDLE_V03, annotations=annotations)
-    if headers.get("OCI-Subject"):
-        return descriptor  # the registry indexes referrers itself
-    add_to_fallback_index(client, repository, subject_desc.digest, descriptor)
-    return descriptor
+    descriptors: list[Descriptor] = []
+    unindexed: list[Descriptor] = []
+    for bundle_json, predicate_type in bundles:
+        layer = client.put_blob(repository, bundle_json)
+        annotations = {
+            mt.ANNOTATION_BUNDLE_CONTENT: "dsse-envelope",
+            mt.ANNOTATION_BUNDLE_PREDICATE: predicate_type,
+            mt.ANNOTATION_CREATED: _created(created or bundle_time(bundle_json)),
+        }
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": mt.SIGSTORE_BUNDLE_V03,
+            "config": {"mediaType": mt.OCI_EMPTY, "digest": config.digest,
+                       "size": config.size},
+            "layers": [{"mediaType": mt.SIGSTORE_BUNDLE_V03, "digest": layer.digest,
+                        "size": layer.size}],
+            "subject": subject_desc.to_json(),
+            "annotations": annotations,
+        }
+        raw = _canonical(manifest)
+        digest, headers = client.put_manifest(repository, digest_of(raw), raw, mt.OCI_MANIFEST)
+        descriptor = Descriptor(media_type=mt.OCI_MANIFEST, digest=digest, size=len(raw),
+                                artifact_type=mt.SIGSTORE_BUNDLE_V03, annotations=annotations)
+        descriptors.append(descriptor)
+        if not headers.get("OCI-Subject"):  # else the registry indexes referrers itself
+            unindexed.append(descriptor)
+    if unindexed:
+        add_to_fallback_index(client, repository, subject_desc.digest, unindexed)
+    return descriptors
 
 
 def add_to_fallback_index(client: RegistryClient, repository: str, subject_digest: str,
-                           descriptor: Descriptor) -> None:
-    """Append ``descriptor`` to the ``sha256-<hex>`` index, surviving concurrent writers."""
+                          descriptors: Descriptor | list[Descriptor]) -> None:
+    """Append descriptors to the ``sha256-<hex>`` index, surviving concurrent writers."""
+    ours = [descriptors] if isinstance(descriptors, Descriptor) else list(descriptors)
+    wanted = {d.digest for d in ours}
     tag = fallback_tag(subject_digest)
 
     def entries() -> tuple[str | None, list[dict[str, Any]]]:
@@ -185,15 +206,17 @@ def add_to_fallback_index(client: RegistryClient, repository: str, subject_diges
         return existing.digest, [d for d in listed if isinstance(d, dict)]
 
     def write(current: list[dict[str, Any]]) -> bytes:
+        listed = {d.get("digest") for d in current}
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
-                 "manifests": [*current, descriptor.to_json()]}
+                 "manifests": [*current, *(d.to_json() for d in ours
+                                           if d.digest not in listed)]}
         return _canonical(index)
 
     _append_until_present(
         client, repository, tag, mt.OCI_INDEX,
         what=f"referrers index {repository}:{tag}",
         read=entries,
-        present=lambda current: any(d.get("digest") == descriptor.digest for d in current),
+        present=lambda current: wanted <= {d.get("digest") for d in current},
         build=write,
     )
 
@@ -294,12 +317,27 @@ def attach_cosign_att(
     Returns the descriptor of the envelope layer. cosign's readers need the Rekor SET (a
     promise of inclusion); a bundle logged only in Rekor v2 has none and cannot be written here.
     """
+    return attach_cosign_atts(client, subject, [(bundle_json, predicate_type)])[0]
+
+
+def attach_cosign_atts(
+    client: RegistryClient,
+    subject: ImageReference,
+    bundles: list[tuple[bytes, str]],
+) -> list[Descriptor]:
+    """Append several envelopes to the ``.att`` manifest in one read-modify-write."""
     repository = subject.repository
     subject_digest = subject.pinned().split("@", 1)[1]
-    envelope, annotations = cosign_layer_from_bundle(bundle_json, predicate_type)
-    layer = client.put_blob(repository, envelope)
-    layer_json = {"mediaType": mt.DSSE_ENVELOPE, "digest": layer.digest, "size": layer.size,
-                  "annotations": annotations}
+    ours: list[dict[str, Any]] = []
+    descriptors: list[Descriptor] = []
+    for bundle_json, predicate_type in bundles:
+        envelope, annotations = cosign_layer_from_bundle(bundle_json, predicate_type)
+        layer = client.put_blob(repository, envelope)
+        ours.append({"mediaType": mt.DSSE_ENVELOPE, "digest": layer.digest,
+                     "size": layer.size, "annotations": annotations})
+        descriptors.append(Descriptor(media_type=mt.DSSE_ENVELOPE, digest=layer.digest,
+                                      size=layer.size, annotations=annotations))
+    wanted = {layer["digest"] for layer in ours}
     tag = cosign_att_tag(subject_digest)
 
     def layers() -> tuple[str | None, list[dict[str, Any]]]:
@@ -313,7 +351,8 @@ def attach_cosign_att(
         return existing.digest, [d for d in listed if isinstance(d, dict)]
 
     def write(current: list[dict[str, Any]]) -> bytes:
-        all_layers = [*current, layer_json]
+        listed = {d.get("digest") for d in current}
+        all_layers = [*current, *(d for d in ours if d["digest"] not in listed)]
         config = {
             "architecture": "",
             "created": "0001-01-01T00:00:00Z",
@@ -337,11 +376,10 @@ def attach_cosign_att(
         client, repository, tag, mt.OCI_MANIFEST,
         what=f"cosign attestations {repository}:{tag}",
         read=layers,
-        present=lambda current: any(d.get("digest") == layer.digest for d in current),
+        present=lambda current: wanted <= {d.get("digest") for d in current},
         build=write,
     )
-    return Descriptor(media_type=mt.DSSE_ENVELOPE, digest=layer.digest, size=layer.size,
-                      annotations=annotations)
+    return descriptors
 
 
 def cosign_layer_from_bundle(bundle_json: bytes,
