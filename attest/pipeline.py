@@ -14,6 +14,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from attest.collect.materials import (
     resolve_images,
 )
 from attest.collect.source import SourceFacts, collect_source
-from attest.errors import InputError, SecretsFound, UsageError
+from attest.errors import AttestError, InputError, SecretsFound, UsageError
 from attest.provenance import BuildParameters, RunFacts, build_predicate
 from attest.redact import name_looks_secret, redact_mapping, value_looks_secret
 from attest.reference import ImageReference, parse_reference
@@ -335,22 +336,36 @@ class Pipeline:
         names = self.state.step("describe")["statements"]
         predicate_types = dict(STATEMENTS)
         writers = {"referrer": attach_referrers, "cosign-att": attach_cosign_atts}
+        jobs = []
         for ref, _ in self.subjects():
-            client = RegistryClient(ref.registry)
             for layout in layouts:
-                # All of this build's statements in one write per layout: each read-modify-
-                # write of a shared tag costs a settle delay.
                 pending = [n for n in names if f"{ref.pinned()} {n} {layout}" not in done]
-                if not pending:
+                if pending:
+                    jobs.append((ref, layout, pending))
+
+        def attach(ref: ImageReference, layout: str, pending: list[str]) -> list[str]:
+            # All of this build's statements in one write per layout; each read-modify-write
+            # of a shared tag waits out a settle delay, so the layouts are written in parallel
+            # (one client per thread).
+            self._progress(f"attaching {', '.join(pending)} to {ref.name} ({layout})")
+            descriptors = writers[layout](
+                RegistryClient(ref.registry), ref,
+                [(self.state.read(f"{n}.sigstore.json"), predicate_types[n]) for n in pending])
+            return [d.digest for d in descriptors]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [(job, pool.submit(attach, *job)) for job in jobs]
+            errors = []
+            for (ref, layout, pending), future in futures:
+                try:
+                    digests = future.result()
+                except AttestError as error:
+                    errors.append(error)
                     continue
-                self._progress(f"attaching {', '.join(pending)} to {ref.name} ({layout})")
-                descriptors = writers[layout](
-                    client, ref, [(self.state.read(f"{n}.sigstore.json"), predicate_types[n])
-                                  for n in pending])
-                for name, descriptor in zip(pending, descriptors, strict=True):
-                    key = f"{ref.pinned()} {name} {layout}"
-                    self.state.record("attach", key, descriptor.digest)
-                    done[key] = descriptor.digest
+                for name, digest in zip(pending, digests, strict=True):
+                    self.state.record("attach", f"{ref.pinned()} {name} {layout}", digest)
+        if errors:
+            raise errors[0]
 
     # ------------------------------------------------------------------------------- finish
     def _finish(self) -> BuildOutcome:

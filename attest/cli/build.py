@@ -106,8 +106,12 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
     except SecretsFound:
         raise  # resuming would find the same secrets: the image itself must change
     except AttestError as error:
-        error.hint = (error.hint + "; " if error.hint else "") + \
-            f"what succeeded is kept: attest build --resume {state.directory}"
+        if state.step("build"):
+            error.hint = (error.hint + "; " if error.hint else "") + \
+                f"what succeeded is kept: attest build --resume {state.directory}"
+        elif not output and not resume:
+            # Nothing was built: there is nothing to resume, so leave no state behind.
+            shutil.rmtree(state.directory, ignore_errors=True)
         raise
     summary = outcome.summary
     if not output and not resume:

@@ -161,3 +161,14 @@ def test_bad_inputs_exit_with_documented_codes(scratch_project, registry, tmp_pa
     (scratch_project / "dirty.txt").write_text("x")
     dirty = attest("build", scratch_project, "-t", f"{registry.host}/x/y:1", "--require-clean")
     assert dirty.exit_code == 3 and "uncommitted" in dirty.stderr
+
+
+def test_a_failure_before_the_build_leaves_nothing_to_resume(scratch_project, registry):
+    (scratch_project / "Dockerfile").write_text("FROM ${UNSET}\n")
+    import glob
+    import tempfile
+    before = set(glob.glob(f"{tempfile.gettempdir()}/attest-build-*"))
+    result = attest("build", scratch_project, "-t", f"{registry.host}/x/early:1")
+    assert result.exit_code == 3
+    assert "--resume" not in result.stderr
+    assert set(glob.glob(f"{tempfile.gettempdir()}/attest-build-*")) == before
