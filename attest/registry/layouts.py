@@ -559,10 +559,8 @@ def _discover_cosign_att(client: RegistryClient, repository: str,
     for layer in _descriptors(manifest, "layers"):
         if layer.media_type != mt.DSSE_ENVELOPE:
             continue
-        try:
-            envelope = client.get_blob(repository, layer.digest, _blob_limit(layer))
-        except (InputError, DigestMismatch) as error:
-            log.warning("%s layer %s: %s; ignored", tag, layer.digest, error.message)
+        envelope = _fetch_blob(client, repository, layer, f"{tag} layer {layer.digest}")
+        if envelope is None:
             continue
         found.append(FoundAttestation(
             layout="cosign-att",
@@ -575,6 +573,17 @@ def _discover_cosign_att(client: RegistryClient, repository: str,
             refers_to=digest,
         ))
     return found
+
+
+def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
+                what: str) -> bytes | None:
+    """A verified attestation blob, or None (with a warning) when it is unusable: one bad
+    entry must not hide the others."""
+    try:
+        return client.get_blob(repository, layer.digest, _blob_limit(layer))
+    except (InputError, DigestMismatch) as error:
+        log.warning("%s: %s; ignored", what, error.message)
+        return None
 
 
 def _discover_buildkit(client: RegistryClient, repository: str,
@@ -596,11 +605,9 @@ def _discover_buildkit(client: RegistryClient, repository: str,
         for layer in _descriptors(manifest, "layers"):
             if layer.media_type != mt.IN_TOTO:
                 continue
-            try:
-                statement = client.get_blob(repository, layer.digest, _blob_limit(layer))
-            except (InputError, DigestMismatch) as error:
-                log.warning("BuildKit attestation layer %s: %s; ignored", layer.digest,
-                            error.message)
+            statement = _fetch_blob(client, repository, layer,
+                                    f"BuildKit attestation layer {layer.digest}")
+            if statement is None:
                 continue
             found.append(FoundAttestation(
                 layout="buildkit",
