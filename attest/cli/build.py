@@ -106,11 +106,12 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
     except SecretsFound:
         raise  # resuming would find the same secrets: the image itself must change
     except AttestError as error:
-        if state.step("build"):
+        if state.step("build") or output or resume:
             error.hint = (error.hint + "; " if error.hint else "") + \
                 f"what succeeded is kept: attest build --resume {state.directory}"
-        elif not output and not resume:
-            # Nothing was built: there is nothing to resume, so leave no state behind.
+        else:
+            # Nothing was built and no output directory was asked for: nothing worth
+            # resuming, so leave no temporary state behind.
             shutil.rmtree(state.directory, ignore_errors=True)
         raise
     summary = outcome.summary
