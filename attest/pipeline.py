@@ -65,6 +65,7 @@ class BuildOptions:
     redact: list[str] = field(default_factory=list)
     sbom: bool = True
     pull: bool = False
+    no_cache: bool = False
     scan_secrets: bool = False
 
     def persisted(self) -> dict[str, Any]:
@@ -205,6 +206,7 @@ class Pipeline:
             labels=self.options.labels,
             network=self.options.network,
             pull=self.options.pull,
+            no_cache=self.options.no_cache,
         ), self._progress)
         self.state.done("build", {"imageId": result.image_id, "startedOn": started,
                                   "finishedOn": _now(), "backend": self.backend.name,

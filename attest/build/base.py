@@ -26,6 +26,7 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str | None = None
     pull: bool = False
+    no_cache: bool = False
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class DockerEngineBackend:
                     labels=dict(request.labels),
                     network_mode=request.network,
                     pull=request.pull,
+                    nocache=request.no_cache,
                     rm=True,
                     forcerm=True,
                     decode=True,

@@ -34,6 +34,7 @@ def _docker_backend() -> BuildBackend:
 @click.option("--label", "labels", multiple=True, metavar="K=V", help="Image label.")
 @click.option("--network", help="Network mode for RUN instructions (e.g. host).")
 @click.option("--pull", is_flag=True, help="Always pull base images (they are pinned anyway).")
+@click.option("--no-cache", is_flag=True, help="Do not use the engine's layer cache.")
 @click.option("--trust-config", type=click.Path(dir_okay=False, exists=True),
               help="Sigstore ClientTrustConfig JSON for a private instance.")
 @click.option("--identity-token", metavar="TOKEN|@FILE",
@@ -56,7 +57,7 @@ def _docker_backend() -> BuildBackend:
 @format_option
 def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
-          network: str | None, pull: bool, trust_config: str | None,
+          network: str | None, pull: bool, no_cache: bool, trust_config: str | None,
           identity_token: str | None, no_sign: bool, no_sbom: bool, attach: str,
           require_clean: bool, scan_secrets: bool, redact: tuple[str, ...], output: str | None,
           resume: str | None, output_format: str) -> None:
@@ -95,6 +96,7 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             trust_config=str(Path(trust_config).resolve()) if trust_config else None,
             sign=not no_sign, attach=attach,  # type: ignore[arg-type]
             require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
+            no_cache=no_cache,
             scan_secrets=scan_secrets)
         real_args = supplied_args
         state = start_run(options, Path(output) if output else None)
