@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import json_format
 from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
-from in_toto_attestation.v1.statement import Statement
+from in_toto_attestation.v1.statement import Statement as InTotoStatement
 
 from attest.errors import InputError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+STATEMENT_TYPE_V01 = "https://in-toto.io/Statement/v0.1"
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM = "https://cyclonedx.org/bom"
 SPDX_DOCUMENT = "https://spdx.dev/Document"
@@ -36,7 +38,7 @@ class Subject:
 def make_statement(subjects: list[Subject], predicate_type: str,
                    predicate: Mapping[str, Any]) -> bytes:
     """Serialize a validated Statement v1 as compact UTF-8 JSON (the DSSE payload)."""
-    header = Statement(
+    header = InTotoStatement(
         [ResourceDescriptor(name=s.name, digest=dict(s.digest)).pb for s in subjects],
         predicate_type,
         {"_": True},  # a placeholder so validate() sees a predicate; replaced below
@@ -52,22 +54,67 @@ def make_statement(subjects: list[Subject], predicate_type: str,
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def parse_statement(payload: bytes) -> dict[str, Any]:
-    """Parse a Statement (v1 or the older v0.1) and check its header's shape."""
+class StatementError(InputError):
+    """The payload is not a usable in-toto statement."""
+
+
+class _Digest(Protocol):
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def hex(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ParsedStatement:
+    """A statement read from untrusted bytes, every header field type-checked."""
+
+    type: str
+    subjects: tuple[tuple[str, Mapping[str, str]], ...]
+    predicate_type: str
+    predicate: Mapping[str, Any]
+
+    def has_subject(self, digest: _Digest) -> bool:
+        """Subjects are matched by digest only (names are free text)."""
+        return any(digests.get(digest.algorithm, "").lower() == digest.hex
+                   for _, digests in self.subjects)
+
+    def subject_digests(self) -> list[str]:
+        return [f"{alg}:{value}" for _, digests in self.subjects
+                for alg, value in sorted(digests.items())]
+
+
+def parse_statement(payload: bytes,
+                    payload_type: str | None = IN_TOTO_PAYLOAD_TYPE) -> ParsedStatement:
+    """Parse a Statement (v1 or the older v0.1); ``payload_type`` is the DSSE envelope's, or
+    None when there is no envelope (an unsigned statement)."""
+    if payload_type is not None and payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise StatementError(f"payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE}")
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
-        raise InputError("statement is not valid JSON") from None
+        raise StatementError("statement is not valid JSON") from None
     if not isinstance(document, dict):
-        raise InputError("statement is not a JSON object")
-    if document.get("_type") not in (STATEMENT_TYPE, "https://in-toto.io/Statement/v0.1"):
-        raise InputError(f"unknown statement type {str(document.get('_type'))[:80]!r}")
-    subjects = document.get("subject")
-    if not isinstance(subjects, list) or not subjects:
-        raise InputError("statement has no subject")
-    for subject in subjects:
-        if not isinstance(subject, dict) or not isinstance(subject.get("digest"), dict):
-            raise InputError("statement subject without a digest")
-    if not isinstance(document.get("predicateType"), str):
-        raise InputError("statement has no predicateType")
-    return document
+        raise StatementError("statement is not a JSON object")
+    kind = document.get("_type")
+    if kind not in (STATEMENT_TYPE, STATEMENT_TYPE_V01):
+        raise StatementError(f"unknown statement type {str(kind)[:80]!r}")
+    raw_subjects = document.get("subject")
+    if not isinstance(raw_subjects, list) or not raw_subjects:
+        raise StatementError("statement has no subject")
+    subjects = []
+    for item in raw_subjects:
+        digests = item.get("digest") if isinstance(item, dict) else None
+        if not isinstance(digests, dict) or not digests:
+            raise StatementError("statement has a subject without a digest")
+        subjects.append((str(item.get("name", "")),
+                         {str(k).lower(): str(v) for k, v in digests.items()}))
+    predicate_type = document.get("predicateType")
+    if not isinstance(predicate_type, str) or not predicate_type:
+        raise StatementError("statement has no predicateType")
+    predicate = document.get("predicate", {})
+    if not isinstance(predicate, dict):
+        raise StatementError("statement predicate is not an object")
+    return ParsedStatement(type=str(kind), subjects=tuple(subjects),
+                           predicate_type=predicate_type, predicate=predicate)

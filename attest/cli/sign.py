@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,7 +15,7 @@ from attest.errors import InputError, VerificationFailed
 from attest.reference import parse_reference
 from attest.registry.client import RegistryClient
 from attest.registry.layouts import attach_cosign_att, attach_referrer
-from attest.statements import parse_statement
+from attest.statements import ParsedStatement, parse_statement
 
 MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 
@@ -101,11 +100,11 @@ def attach(image: str, bundles: tuple[str, ...], layout: str, output_format: str
         raw = _read_limited(Path(name))
         statement = _statement_of_bundle(Path(name), raw)
         hexdigest = pinned.digest.split(":", 1)[1]
-        if not any(s.get("digest", {}).get("sha256") == hexdigest for s in statement["subject"]):
+        if not any(digests.get("sha256") == hexdigest for _, digests in statement.subjects):
             raise VerificationFailed(f"{name} is about another artifact: no subject has digest "
                                      f"{pinned.digest}", hint="attach it to the image it "
                                      "describes")
-        predicate_type = str(statement["predicateType"])
+        predicate_type = statement.predicate_type
         written = {}
         if layout in ("referrers", "both"):
             written["referrer"] = attach_referrer(client, pinned, raw, predicate_type).digest
@@ -119,7 +118,7 @@ def attach(image: str, bundles: tuple[str, ...], layout: str, output_format: str
         click.echo(pinned.pinned())
 
 
-def _statement_of_bundle(path: Path, raw: bytes) -> dict[str, Any]:
+def _statement_of_bundle(path: Path, raw: bytes) -> ParsedStatement:
     try:
         bundle = json.loads(raw)
         payload = base64.b64decode(bundle["dsseEnvelope"]["payload"])

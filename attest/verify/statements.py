@@ -8,7 +8,6 @@ fail closed and say so, instead of guessing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,68 +17,15 @@ from typing import Any
 from packageurl import PackageURL
 
 from attest.reference import DEFAULT_REGISTRY
-from attest.verify.bundles import ArtifactDigest
+from attest.statements import ParsedStatement as Statement
+from attest.statements import StatementError, parse_statement
 
-STATEMENT_V1 = "https://in-toto.io/Statement/v1"
-STATEMENT_V01 = "https://in-toto.io/Statement/v0.1"
-IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
+__all__ = ["Statement", "StatementError", "parse_statement"]
+
 SLSA_V1 = "https://slsa.dev/provenance/v1"
 SLSA_V02 = "https://slsa.dev/provenance/v0.2"
 _DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io",
                        "registry.hub.docker.com"}
-
-
-class StatementError(ValueError):
-    """The payload is not a usable in-toto statement."""
-
-
-@dataclass(frozen=True)
-class Statement:
-    type: str
-    subjects: tuple[tuple[str, Mapping[str, str]], ...]
-    predicate_type: str
-    predicate: Mapping[str, Any]
-
-    def has_subject(self, digest: ArtifactDigest) -> bool:
-        """Subjects are matched by digest only (names are free text)."""
-        return any(digests.get(digest.algorithm, "").lower() == digest.hex
-                   for _, digests in self.subjects)
-
-    def subject_digests(self) -> list[str]:
-        return [f"{alg}:{value}" for _, digests in self.subjects
-                for alg, value in sorted(digests.items())]
-
-
-def parse_statement(payload: bytes, payload_type: str | None = IN_TOTO_PAYLOAD) -> Statement:
-    if payload_type is not None and payload_type != IN_TOTO_PAYLOAD:
-        raise StatementError(f"payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD}")
-    try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise StatementError("statement is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise StatementError("statement is not a JSON object")
-    kind = document.get("_type")
-    if kind not in (STATEMENT_V1, STATEMENT_V01):
-        raise StatementError(f"unknown statement type {str(kind)[:80]!r}")
-    raw_subjects = document.get("subject")
-    if not isinstance(raw_subjects, list) or not raw_subjects:
-        raise StatementError("statement has no subject")
-    subjects = []
-    for item in raw_subjects:
-        digests = item.get("digest") if isinstance(item, dict) else None
-        if not isinstance(digests, dict) or not digests:
-            raise StatementError("statement has a subject without a digest")
-        subjects.append((str(item.get("name", "")),
-                         {str(k).lower(): str(v) for k, v in digests.items()}))
-    predicate_type = document.get("predicateType")
-    if not isinstance(predicate_type, str) or not predicate_type:
-        raise StatementError("statement has no predicateType")
-    predicate = document.get("predicate", {})
-    if not isinstance(predicate, dict):
-        raise StatementError("statement predicate is not an object")
-    return Statement(type=str(kind), subjects=tuple(subjects), predicate_type=predicate_type,
-                     predicate=predicate)
 
 
 # ------------------------------------------------------------------------------ provenance

@@ -58,7 +58,7 @@ def test_parse_statement_raises_only_input_errors(payload):
         document = parse_statement(payload)
     except InputError:
         return
-    assert isinstance(document["subject"], list) and document["subject"]
+    assert isinstance(document.subjects, tuple) and document.subjects
 
 
 def _bundle(**changes) -> dict:
