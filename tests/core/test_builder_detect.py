@@ -1,4 +1,4 @@
-from attest.collect.builder import detect_ci
+from oci_attest.collect.builder import detect_ci
 
 
 def test_github_actions_hosted():

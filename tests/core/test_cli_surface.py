@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
+from oci_attest.cli import cli
 
 
 def test_every_command_has_help_with_an_example():
@@ -22,7 +22,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_python_dash_m_runs_the_same_cli():
-    result = subprocess.run([sys.executable, "-m", "attest", "--version"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "oci_attest", "--version"], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0 and "attest" in result.stdout
 

@@ -1,7 +1,7 @@
 import pytest
 
-from attest.collect.materials import parse_dockerfile, pinned_dockerfile, resolve_images
-from attest.errors import InputError
+from oci_attest.collect.materials import parse_dockerfile, pinned_dockerfile, resolve_images
+from oci_attest.errors import InputError
 
 DIGEST = "sha256:" + "b" * 64
 

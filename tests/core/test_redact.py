@@ -1,4 +1,4 @@
-from attest.redact import (
+from oci_attest.redact import (
     REDACTED,
     name_looks_secret,
     redact_mapping,

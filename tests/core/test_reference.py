@@ -1,7 +1,7 @@
 import pytest
 
-from attest.errors import InputError
-from attest.reference import is_loopback_host, parse_digest, parse_reference
+from oci_attest.errors import InputError
+from oci_attest.reference import is_loopback_host, parse_digest, parse_reference
 
 HEX = "a" * 64
 

@@ -1,9 +1,9 @@
 import git
 import pytest
 
-from attest.collect.builder import CiFacts, detect_ci
-from attest.collect.source import collect_source, strip_credentials
-from attest.errors import InputError
+from oci_attest.collect.builder import CiFacts, detect_ci
+from oci_attest.collect.source import collect_source, strip_credentials
+from oci_attest.errors import InputError
 
 LOCAL = detect_ci({})
 

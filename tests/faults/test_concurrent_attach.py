@@ -19,12 +19,12 @@ import sys
 import pytest
 from sigstore.models import ClientTrustConfig
 
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry.client import RegistryClient
-from attest.sign import sign_statements
-from attest.statements import Subject, make_statement
 from devstack.faultproxy import Fault
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry.client import RegistryClient
+from oci_attest.sign import sign_statements
+from oci_attest.statements import Subject, make_statement
 from tests.registry.test_client import push_artifact
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_two_attach_processes_at_once_both_land(registry_proxy, sigstore_stack,
             registry_proxy.add(Fault.gather(WRITERS), tag, method="HEAD", times=WRITERS)
             registry_proxy.add(Fault.delay(0.15), tag, method="PUT", times=1)
         processes = [
-            subprocess.Popen([sys.executable, "-m", "attest", "attach", ref.pinned(),
+            subprocess.Popen([sys.executable, "-m", "oci_attest", "attach", ref.pinned(),
                               str(paths[f"w{w}"])],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for w in range(WRITERS)]

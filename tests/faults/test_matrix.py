@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry.client import RegistryClient
 from devstack.faultproxy import Fault
+from oci_attest.cli import cli
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry.client import RegistryClient
 from tests.faults.conftest import MATRIX, make_project
 
 pytestmark = pytest.mark.integration

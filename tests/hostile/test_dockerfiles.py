@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attest.cli import cli
-from attest.collect.materials import MAX_DOCKERFILE_BYTES, parse_dockerfile
-from attest.errors import InputError
+from oci_attest.cli import cli
+from oci_attest.collect.materials import MAX_DOCKERFILE_BYTES, parse_dockerfile
+from oci_attest.errors import InputError
 
 HOSTILE = {
     "unterminated heredoc": "FROM alpine\nRUN <<EOF\necho never ends\n",

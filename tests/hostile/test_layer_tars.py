@@ -14,8 +14,8 @@ import tracemalloc
 
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.secrets import scan_image
+from oci_attest.cli import cli
+from oci_attest.secrets import scan_image
 from tests.secrets.planted import ALNUM, rand
 
 

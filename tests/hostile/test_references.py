@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.cli import cli
-from attest.errors import InputError
-from attest.reference import parse_digest, parse_reference
+from oci_attest.cli import cli
+from oci_attest.errors import InputError
+from oci_attest.reference import parse_digest, parse_reference
 
 HOSTILE = [
     "alpine;rm -rf /", "alpine && curl x", "alpine|sh", "$(id)", "`id`", "alpine\n",

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.cli import cli
-from attest.errors import DigestMismatch, InputError, RegistryError
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry import media_types as mt
-from attest.registry.client import MAX_MANIFEST_BYTES, Descriptor, RegistryClient, digest_of
 from devstack.faultproxy import Fault
+from oci_attest.cli import cli
+from oci_attest.errors import DigestMismatch, InputError, RegistryError
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry import media_types as mt
+from oci_attest.registry.client import MAX_MANIFEST_BYTES, Descriptor, RegistryClient, digest_of
 from tests.registry.test_client import push_artifact
 from tests.registry.test_layouts import fake_bundle
 

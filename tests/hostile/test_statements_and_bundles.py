@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest.cli import cli
-from attest.errors import InputError
-from attest.registry.client import RegistryClient
-from attest.registry.layouts import bundle_time, cosign_layer_from_bundle
-from attest.statements import parse_statement
+from oci_attest.cli import cli
+from oci_attest.errors import InputError
+from oci_attest.registry.client import RegistryClient
+from oci_attest.registry.layouts import bundle_time, cosign_layer_from_bundle
+from oci_attest.statements import parse_statement
 from tests.registry.test_client import push_artifact
 
 GOOD = {"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://x.example/p",

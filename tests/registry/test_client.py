@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from attest.errors import RegistryError
-from attest.reference import parse_reference
-from attest.registry import media_types as mt
-from attest.registry.client import RegistryClient, digest_of
+from oci_attest.errors import RegistryError
+from oci_attest.reference import parse_reference
+from oci_attest.registry import media_types as mt
+from oci_attest.registry.client import RegistryClient, digest_of
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry import media_types as mt
-from attest.registry.client import RegistryClient
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry import media_types as mt
+from oci_attest.registry.client import RegistryClient
 from tests.registry.test_client import push_artifact
 
 pytestmark = pytest.mark.integration

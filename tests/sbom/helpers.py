@@ -18,8 +18,8 @@ from typing import Any
 
 import zstandard
 
-from attest.sbom import scan_image
-from attest.sbom.model import Package, ScanResult
+from oci_attest.sbom import scan_image
+from oci_attest.sbom.model import Package, ScanResult
 
 
 @dataclass

@@ -10,8 +10,8 @@ import zlib
 from io import BytesIO
 from pathlib import Path
 
-from attest.sbom.cyclonedx import license_choices
-from attest.sbom.licenses import normalize, split_debian
+from oci_attest.sbom.cyclonedx import license_choices
+from oci_attest.sbom.licenses import normalize, split_debian
 from tests.sbom.helpers import (
     d,
     debian_base,
@@ -402,7 +402,7 @@ def test_rust_bad_section_is_reported(tmp_path: Path, rust_binary_factory) -> No
 
 
 def test_dep_v0_payload_shape() -> None:
-    from attest.sbom.catalogers.rust import decode_dep_v0
+    from oci_attest.sbom.catalogers.rust import decode_dep_v0
 
     payload = zlib.compress(json.dumps({"packages": [{"name": "x", "version": "1"}]}).encode())
     assert decode_dep_v0(payload) == [{"name": "x", "version": "1"}]

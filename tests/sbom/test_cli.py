@@ -14,7 +14,7 @@ from tests.sbom.helpers import debian_base, docker_archive
 
 
 def attest(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "attest", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "oci_attest", *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd, check=False)
 
 

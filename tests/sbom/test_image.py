@@ -16,7 +16,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packaging.utils import canonicalize_name
 
-from attest.sbom import SbomResult, generate_sbom
+from oci_attest.sbom import SbomResult, generate_sbom
 from tests.fixtures.sbom import JAR_COORDINATES, RUST_DEPS, SbomImage, sbom_cache
 
 pytestmark = pytest.mark.integration

@@ -197,7 +197,7 @@ def test_multi_member_gzip_with_zero_padding(tmp_path: Path) -> None:
     index = json.loads((root / "index.json").read_text())
     index["manifests"][0].update(digest=new_digest, size=len(raw_manifest))
     (root / "index.json").write_text(json.dumps(index))
-    from attest.sbom import scan_image
+    from oci_attest.sbom import scan_image
 
     result = scan_image(f"oci-layout:{root}")
     assert names(result, "python") == {("alpha", "1.0"), ("beta", "1.0")}

@@ -11,8 +11,8 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from attest.sbom import generate_sbom
-from attest.sbom.schema import validation_errors
+from oci_attest.sbom import generate_sbom
+from oci_attest.sbom.schema import validation_errors
 from tests.sbom.helpers import (
     debian_base,
     docker_archive,
@@ -101,7 +101,7 @@ def test_fast_validator_agrees_with_the_library(archive: Path) -> None:
 
 
 def test_spdx_document_validates(archive: Path) -> None:
-    from attest.sbom.spdx import validation_errors as spdx_errors
+    from oci_attest.sbom.spdx import validation_errors as spdx_errors
 
     result = generate_sbom(f"docker-archive:{archive}", format="spdx-json")
     document = result.document
@@ -122,7 +122,7 @@ def test_spdx_document_validates(archive: Path) -> None:
 
 
 def test_unknown_format_is_a_usage_error(archive: Path) -> None:
-    from attest.errors import UsageError
+    from oci_attest.errors import UsageError
 
     with pytest.raises(UsageError):
         generate_sbom(f"docker-archive:{archive}", format="xml")

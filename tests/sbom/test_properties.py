@@ -12,16 +12,16 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attest.sbom.catalogers.apk import ApkCataloger, parse_installed
-from attest.sbom.catalogers.base import FileInput
-from attest.sbom.catalogers.dpkg import DpkgCataloger, copyright_licenses, parse_status
-from attest.sbom.catalogers.golang import parse_modinfo
-from attest.sbom.catalogers.java import parse_manifest, parse_properties
-from attest.sbom.catalogers.npm import NpmCataloger, parse_package_json
-from attest.sbom.catalogers.python import PythonCataloger
-from attest.sbom.catalogers.rpm import parse_header_blob
-from attest.sbom.osrelease import parse_os_release
-from attest.sbom.tarscan import ChunkSource, TarReader
+from oci_attest.sbom.catalogers.apk import ApkCataloger, parse_installed
+from oci_attest.sbom.catalogers.base import FileInput
+from oci_attest.sbom.catalogers.dpkg import DpkgCataloger, copyright_licenses, parse_status
+from oci_attest.sbom.catalogers.golang import parse_modinfo
+from oci_attest.sbom.catalogers.java import parse_manifest, parse_properties
+from oci_attest.sbom.catalogers.npm import NpmCataloger, parse_package_json
+from oci_attest.sbom.catalogers.python import PythonCataloger
+from oci_attest.sbom.catalogers.rpm import parse_header_blob
+from oci_attest.sbom.osrelease import parse_os_release
+from oci_attest.sbom.tarscan import ChunkSource, TarReader
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from attest.errors import InputError, RegistryError
-from attest.registry.client import RegistryClient
-from attest.sbom import generate_sbom, scan_image
-from attest.sbom.sources import open_image
+from oci_attest.errors import InputError, RegistryError
+from oci_attest.registry.client import RegistryClient
+from oci_attest.sbom import generate_sbom, scan_image
+from oci_attest.sbom.sources import open_image
 from tests.sbom.helpers import (
     debian_base,
     docker_archive,
@@ -164,7 +164,7 @@ def test_registry_multi_platform_index(registry) -> None:
 
 
 def test_source_kinds() -> None:
-    from attest.sbom.sources import source_kind
+    from oci_attest.sbom.sources import source_kind
 
     assert source_kind("registry:5000/app:1") == ("registry", "registry:5000/app:1")
     assert source_kind("docker:5000/app") == ("registry", "docker:5000/app")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attest.sbom.tarscan import ChunkSource, FileRangeSource, TarReader, normalize
+from oci_attest.sbom.tarscan import ChunkSource, FileRangeSource, TarReader, normalize
 from tests.sbom.helpers import Item, d, f, hard, layer, sym
 
 

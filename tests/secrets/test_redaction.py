@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
+from oci_attest.cli import cli
 from tests.faults.conftest import make_project
 from tests.secrets.planted import ALNUM, rand
 

@@ -20,9 +20,9 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
 from devstack.faultproxy import Fault, FaultProxy
 from devstack.services import free_port, wait_for
+from oci_attest.cli import cli
 from tests.faults.conftest import make_project
 from tests.secrets.planted import ALNUM, rand
 

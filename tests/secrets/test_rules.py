@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attest.secrets import rules
+from oci_attest.secrets import rules
 from tests.secrets.planted import DECOYS, planted
 
 

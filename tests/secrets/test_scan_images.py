@@ -19,8 +19,8 @@ import git
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.registry.client import RegistryClient
+from oci_attest.cli import cli
+from oci_attest.registry.client import RegistryClient
 from tests.secrets.planted import DECOYS, planted
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.registry.client import RegistryClient
+from oci_attest.cli import cli
+from oci_attest.registry.client import RegistryClient
 from tests.fixtures.verify import (
     CYCLONEDX,
     GITHUB_HOSTED,
@@ -120,7 +120,7 @@ def test_tag_moved_to_another_digest(make_image, attested, signer, policy_flags)
 
 
 def _bundles_of(image):
-    from attest.registry import layouts
+    from oci_attest.registry import layouts
 
     return [f.bundle for f in layouts.discover(image.client, image.ref.without_tag())
             if f.bundle is not None]

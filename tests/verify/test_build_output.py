@@ -14,7 +14,7 @@ import git
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
+from oci_attest.cli import cli
 from tests.fixtures.verify import GITHUB_HOSTED
 
 pytestmark = pytest.mark.integration

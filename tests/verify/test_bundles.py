@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from attest.registry.layouts import cosign_layer_from_bundle
-from attest.verify.bundles import EvidenceRejected, verify_bundle, verify_cosign_layer
-from attest.verify.trust import parse_trusted_root
+from oci_attest.registry.layouts import cosign_layer_from_bundle
+from oci_attest.verify.bundles import EvidenceRejected, verify_bundle, verify_cosign_layer
+from oci_attest.verify.trust import parse_trusted_root
 from tests.fixtures.verify import provenance, statement
 
 DIGEST = "sha256:" + "ab" * 32
@@ -113,7 +113,7 @@ def test_cosign_layer_round_trip_and_tampering(signer, signed):
 
 
 def test_bundle_from_another_instance_is_refused(signer, signed):
-    from attest.verify.trust import load_trust
+    from oci_attest.verify.trust import load_trust
 
     with pytest.raises(EvidenceRejected, match="not in the trusted root"):
         verify_bundle(signed, load_trust(offline=True))

@@ -17,7 +17,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
+from oci_attest.cli import cli
 from tests.shared_vectors import shared_dir
 
 VECTORS = shared_dir() / "conformance/sigstore-bundle-verify"

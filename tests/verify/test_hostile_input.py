@@ -10,13 +10,13 @@ import random
 
 import pytest
 
-from attest.verify.bundles import (
+from oci_attest.verify.bundles import (
     ArtifactDigest,
     EvidenceRejected,
     load_public_key,
     verify_bundle,
 )
-from attest.verify.trust import load_trust
+from oci_attest.verify.trust import load_trust
 from tests.shared_vectors import shared_dir
 
 CASES = shared_dir() / "conformance/sigstore-bundle-verify/bundle-verify"

@@ -8,8 +8,8 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.verify import trust
+from oci_attest.cli import cli
+from oci_attest.verify import trust
 from tests.shared_vectors import shared_dir
 
 SHARED = shared_dir() / "conformance"

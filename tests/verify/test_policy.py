@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from packageurl import PackageURL
 
-from attest.errors import UsageError
-from attest.verify.checks import denied_match
-from attest.verify.identity import SignerIdentity
-from attest.verify.policy import (
+from oci_attest.errors import UsageError
+from oci_attest.verify.checks import denied_match
+from oci_attest.verify.identity import SignerIdentity
+from oci_attest.verify.policy import (
     IdentityRule,
     PolicyError,
     PolicyFlags,

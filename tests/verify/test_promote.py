@@ -8,10 +8,10 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
-from attest.reference import parse_reference
-from attest.registry import layouts
-from attest.registry.client import RegistryClient
+from oci_attest.cli import cli
+from oci_attest.reference import parse_reference
+from oci_attest.registry import layouts
+from oci_attest.registry.client import RegistryClient
 from tests.fixtures.verify import CYCLONEDX, GITHUB_HOSTED, REPOSITORY, provenance, sbom, statement
 
 pytestmark = pytest.mark.integration
@@ -78,9 +78,9 @@ def test_promote_across_registries_copies_every_platform(make_index, signer, fla
 
 
 def test_promote_large_blob_in_chunks(make_image, signer, flags, second_registry, monkeypatch):
-    import attest.promote
+    import oci_attest.promote
 
-    monkeypatch.setattr(attest.promote, "CHUNK_BYTES", 64)  # force the chunked upload path
+    monkeypatch.setattr(oci_attest.promote, "CHUNK_BYTES", 64)  # force the chunked upload path
     image = make_image("staging/chunky")
     _attest(image, signer)
     result = promote(image.pinned, f"{second_registry.host}/prod/chunky", *flags)

@@ -12,7 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from attest.cli import cli
+from oci_attest.cli import cli
 from tests.shared_vectors import shared_dir
 
 VECTORS = shared_dir() / "conformance/real-attestations"

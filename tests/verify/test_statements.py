@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from attest.verify.bundles import ArtifactDigest
-from attest.verify.statements import (
+from oci_attest.verify.bundles import ArtifactDigest
+from oci_attest.verify.statements import (
     StatementError,
     parse_statement,
     read_provenance,

@@ -1,5 +1,0 @@
-"""Secrets baked into image layers: rules (what a credential looks like) and the scanner."""
-
-from attest.secrets.scanner import Finding, ScanReport, scan_image
-
-__all__ = ["Finding", "ScanReport", "scan_image"]

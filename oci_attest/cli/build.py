@@ -1,0 +1,138 @@
+"""``attest build``: the producer pipeline as a drop-in for ``docker build && docker push``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oci_attest.build.base import BuildBackend
+from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
+from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
+from oci_attest.pipeline import BuildOptions, Pipeline, resume_run, start_run
+from oci_attest.redact import REDACTED
+
+
+def _docker_backend() -> BuildBackend:
+    from oci_attest.build.docker_engine import DockerEngineBackend
+
+    return DockerEngineBackend()
+
+
+@click.command(context_settings={"max_content_width": 100})
+@click.argument("context", required=False, type=click.Path(file_okay=False))
+@click.option("-t", "--tag", "tags", multiple=True, metavar="REF",
+              help="Name and tag to push to (repeatable).")
+@click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False),
+              help="Dockerfile (default: CONTEXT/Dockerfile).")
+@click.option("--build-arg", "build_args", multiple=True, metavar="K=V",
+              help="Build argument (repeatable). Secret-looking values are redacted.")
+@click.option("--target", help="Build stage to build.")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Image label.")
+@click.option("--network", help="Network mode for RUN instructions (e.g. host).")
+@click.option("--pull", is_flag=True, help="Always pull base images (they are pinned anyway).")
+@click.option("--no-cache", is_flag=True, help="Do not use the engine's layer cache.")
+@click.option("--trust-config", type=click.Path(dir_okay=False, exists=True),
+              help="Sigstore ClientTrustConfig JSON for a private instance.")
+@click.option("--identity-token", metavar="TOKEN|@FILE",
+              help="OIDC token for signing (or ATTEST_IDENTITY_TOKEN; default: ambient CI "
+                   "credentials, then the interactive flow).")
+@click.option("--no-sign", is_flag=True, help="Write unsigned statements; attach nothing.")
+@click.option("--no-sbom", is_flag=True, help="Skip the SBOM statement.")
+@click.option("--attach", type=click.Choice(["referrers", "cosign", "both", "none"]),
+              default="both", show_default=True, help="Registry layouts to attach to.")
+@click.option("--require-clean", is_flag=True, help="Refuse a dirty git working tree.")
+@click.option("--scan-secrets", is_flag=True,
+              help="Scan the built image's layers for private keys, cloud credentials and "
+                   "tokens before pushing; fail with exit 7 if any is found.")
+@click.option("--redact", "redact", multiple=True, metavar="NAME",
+              help="Also redact this build arg or label (repeatable).")
+@click.option("-o", "--output", type=click.Path(file_okay=False),
+              help="Keep every artifact here (statements, bundles, SBOM, summary.json).")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True),
+              help="Finish a failed run from its output directory.")
+@format_option
+def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
+          build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
+          network: str | None, pull: bool, no_cache: bool, trust_config: str | None,
+          identity_token: str | None, no_sign: bool, no_sbom: bool, attach: str,
+          require_clean: bool, scan_secrets: bool, redact: tuple[str, ...], output: str | None,
+          resume: str | None, output_format: str) -> None:
+    """Build, push, and attach signed SLSA provenance and an SBOM to the pushed digest.
+
+    \b
+    Example:
+      attest build -t registry.example.com/team/app:1.4 --output out .
+      attest build --resume out          # after a failure: finish without rebuilding
+
+    The last line of stdout is the pushed NAME@sha256:DIGEST (--format json: a summary).
+    """
+    progress = progress_printer()
+    supplied_args = key_value_pairs(build_args, "--build-arg")
+    if resume:
+        if context or tags or output:
+            raise UsageError("--resume takes no CONTEXT, -t or --output: the run's own are used",
+                             hint=f"run `attest build --resume {resume}` alone (plus "
+                                  "--identity-token or secret --build-arg values if needed)")
+        state, options = resume_run(Path(resume))
+        real_args = {**options.build_args, **supplied_args}
+        if not state.step("build"):
+            missing = [k for k, v in real_args.items() if v == REDACTED]
+            if missing:
+                raise InputError(f"the build has not run yet and needs the secret build args "
+                                 f"{', '.join(missing)}, which were not stored",
+                                 hint="pass them again with --build-arg")
+        progress(f"resuming the run in {resume}")
+    else:
+        if context is None:
+            raise UsageError("missing CONTEXT", hint="e.g. `attest build -t REF .`")
+        options = BuildOptions(
+            context=context, tags=list(tags), dockerfile=dockerfile,
+            build_args=supplied_args, target=target,
+            labels=key_value_pairs(labels, "--label"), network=network,
+            trust_config=str(Path(trust_config).resolve()) if trust_config else None,
+            sign=not no_sign, attach=attach,  # type: ignore[arg-type]
+            require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
+            no_cache=no_cache,
+            scan_secrets=scan_secrets)
+        real_args = supplied_args
+        state = start_run(options, Path(output) if output else None)
+    pipeline = Pipeline(state, options, _docker_backend,
+                        identity_token=identity_token, progress=progress,
+                        secret_build_args=real_args)
+    try:
+        outcome = pipeline.run()
+    except SecretsFound:
+        raise  # resuming would find the same secrets: the image itself must change
+    except AttestError as error:
+        if state.step("build") or output or resume:
+            error.hint = (error.hint + "; " if error.hint else "") + \
+                f"what succeeded is kept: attest build --resume {state.directory}"
+        else:
+            # Nothing was built and no output directory was asked for: nothing worth
+            # resuming, so leave no temporary state behind.
+            shutil.rmtree(state.directory, ignore_errors=True)
+        raise
+    summary = outcome.summary
+    if not output and not resume:
+        # Nothing was asked to be kept: the temporary state goes, and so do paths into it.
+        shutil.rmtree(state.directory, ignore_errors=True)
+        summary = _without_paths(summary)
+    if output_format == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for attestation in outcome.summary["attestations"]:
+            where = ", ".join(f"{loc['layout']} {loc['digest'][:19]}"
+                              for loc in attestation["locations"]) or "not attached"
+            progress(f"{attestation['name']}: {where}")
+        click.echo(outcome.image)
+
+
+def _without_paths(summary: dict[str, Any]) -> dict[str, Any]:
+    trimmed = {k: v for k, v in summary.items() if k != "stateDir"}
+    trimmed["attestations"] = [{k: v for k, v in a.items() if k not in ("statement", "bundle")}
+                               for a in summary["attestations"]]
+    return trimmed
