@@ -33,6 +33,7 @@ COMMANDS = {
     "verify": "oci_attest.cli.verify",
     "promote": "oci_attest.cli.promote",
     "scan-secrets": "oci_attest.cli.secrets",
+    "pin": "oci_attest.cli.pin",
 }
 
 
