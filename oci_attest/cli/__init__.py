@@ -34,6 +34,7 @@ COMMANDS = {
     "promote": "oci_attest.cli.promote",
     "scan-secrets": "oci_attest.cli.secrets",
     "pin": "oci_attest.cli.pin",
+    "mirror": "oci_attest.cli.mirror",
 }
 
 
