@@ -108,7 +108,7 @@ def test_yaml_sites_keep_positions_in_quoted_flow_and_multi_document_yaml():
 
 
 def test_invalid_yaml_is_an_input_error_naming_the_file():
-    with pytest.raises(InputError, match="broken.yaml is not valid YAML"):
+    with pytest.raises(InputError, match=r"broken\.yaml is not valid YAML"):
         scan_yaml("broken.yaml", "a: [1,\n")
 
 
