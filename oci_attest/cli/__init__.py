@@ -35,6 +35,7 @@ COMMANDS = {
     "scan-secrets": "oci_attest.cli.secrets",
     "pin": "oci_attest.cli.pin",
     "mirror": "oci_attest.cli.mirror",
+    "admit": "oci_attest.cli.admit",
 }
 
 

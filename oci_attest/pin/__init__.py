@@ -21,7 +21,7 @@ from typing import Any
 from oci_attest.errors import InputError
 from oci_attest.pin.files import PinFile, load_files, write_atomically
 from oci_attest.pin.resolve import Lookup, RegistryResolver, resolve_all
-from oci_attest.pin.sites import Site, Skipped, splice
+from oci_attest.pin.sites import Site, Skipped, splice, with_digest_text
 from oci_attest.reference import ImageReference, parse_reference
 
 
@@ -135,25 +135,20 @@ def _needs_lookup(ref: ImageReference, mode: Mode) -> bool:
 def _judge_site(site: Site, ref: ImageReference, current: str | None, mode: Mode) -> Outcome:
     if ref.digest is None:
         assert current is not None
-        after = _with_digest(site.text, current, add_latest=ref.tag is None)
+        after = with_digest_text(site.text, current, add_latest=ref.tag is None)
         return Outcome(site, Status.UNPINNED if mode is Mode.CHECK else Status.PINNED, after)
     if current is None:
         return Outcome(site, Status.KEPT if mode is Mode.PIN else Status.UP_TO_DATE,
                        reason=None if ref.tag else "pinned without a tag: nothing to compare")
     if current == ref.digest:
         return Outcome(site, Status.UP_TO_DATE)
-    after = _with_digest(site.text, current, add_latest=False)
+    after = with_digest_text(site.text, current, add_latest=False)
     if mode is Mode.CHECK:
         return Outcome(site, Status.STALE, after,
                        reason=f"tag {ref.tag} now points at {current}")
     return Outcome(site, Status.UPDATED, after)
 
 
-def _with_digest(text: str, digest: str, *, add_latest: bool) -> str:
-    """The written reference with ``@digest`` set; an untagged name gains ``:latest`` so the
-    pin still says which tag it tracks (``--check`` and ``--update`` need that)."""
-    name = text.split("@", 1)[0]
-    return f"{name}{':latest' if add_latest else ''}@{digest}"
 
 
 def _apply(pin_file: PinFile, edits: list[tuple[Site, str]], run: PinRun) -> None:

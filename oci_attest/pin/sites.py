@@ -81,3 +81,10 @@ def splice(content: str, edits: list[tuple[Site, str]]) -> str:
         cursor = site.end
     pieces.append(content[cursor:])
     return "".join(pieces)
+
+
+def with_digest_text(text: str, digest: str, *, add_latest: bool) -> str:
+    """A reference as written, with ``@digest`` set and its tag kept for people; an untagged
+    name gains ``:latest`` so the pin still says which tag it tracks."""
+    name = text.split("@", 1)[0]
+    return f"{name}{':latest' if add_latest else ''}@{digest}"
