@@ -60,10 +60,10 @@ class FakeKubeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 authorization = self.headers.get("Authorization")
                 api.requests.append(("GET", self.path.split("?", 1)[0], authorization))
                 if authorization != f"Bearer {api.token}":

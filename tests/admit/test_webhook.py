@@ -139,7 +139,7 @@ def test_a_flood_for_one_new_digest_verifies_once(kubectl, signed_image, registr
         config.write_text(config.read_text().replace(registry.host, proxy.host))
         image = signed_image.tagged.replace(registry.host, proxy.host)
         pod = kube_object(kubectl, "Pod", image)
-        with running(config, tls_dir) as (url, session, engine):
+        with running(config, tls_dir) as (url, session, _engine):
             results: list[bool] = []
 
             def ask() -> None:
