@@ -96,10 +96,10 @@ def predicate(components: int) -> tuple[dict[str, object], dict[str, object]]:
 
 
 def prepare(stack: SigstoreStack, registry: services.Registry, name: str, *,
-            components: int, layouts_used: str, size: int) -> str:
+            components: int, layouts_used: str, size: int, tag: str = "v1") -> str:
     client = RegistryClient(registry.host)
     repository = f"bench/{name}"
-    digest = push_image(client, repository, "v1", size)
+    digest = push_image(client, repository, tag, size)  # the tag seeds the content
     provenance, bom = predicate(components)
     algorithm, _, hexdigest = digest.partition(":")
     subject = [Subject(name="image", digest={algorithm: hexdigest})]
@@ -115,7 +115,7 @@ def prepare(stack: SigstoreStack, registry: services.Registry, name: str, *,
             layouts.attach_referrer(client, ref, item.bundle_json, kind)
         if layouts_used in ("cosign", "both"):
             layouts.attach_cosign_att(client, ref, item.bundle_json, kind)
-    return f"{registry.host}/{repository}:v1"
+    return f"{registry.host}/{repository}:{tag}"
 
 
 def flags(stack: SigstoreStack, trust_config: Path) -> list[str]:
