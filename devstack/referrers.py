@@ -41,6 +41,9 @@ _INDEX_TYPES = frozenset({OCI_INDEX,
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "trailers", "transfer-encoding", "upgrade",
                          "content-length"})
+#: distribution hides a manifest whose type the client does not accept: accept them all.
+_ACCEPT = ", ".join([*_INDEX_TYPES, "application/vnd.oci.image.manifest.v1+json",
+                     "application/vnd.docker.distribution.manifest.v2+json"])
 _REFERRERS = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")
 _MANIFEST = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -184,7 +187,7 @@ class ReferrersRegistry:
                                                 timeout=30)
         try:
             connection.request("HEAD", f"/v2/{name}/manifests/{digest}",
-                               headers={"Accept": OCI_INDEX + ", */*"})
+                               headers={"Accept": _ACCEPT})
             return connection.getresponse().status == 200
         finally:
             connection.close()

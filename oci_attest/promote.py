@@ -29,6 +29,7 @@ from oci_attest.registry.layouts import (
     add_to_fallback_index,
     cosign_att_tag,
     referrer_descriptors,
+    registry_indexed,
 )
 from oci_attest.verify.bundles import PublicKey
 from oci_attest.verify.image import ImageVerification, verify_image
@@ -234,11 +235,8 @@ class _Copier:
                 self._copy_manifest_blobs(manifest)
             headers = self._put_manifest(manifest)
             self.stats.referrers += 1
-            if _header(headers, "OCI-Subject"):
+            if registry_indexed(headers, subject_digest):
                 continue  # the destination indexes referrers itself
-            listed = self.dst.referrers(self.dst_repo, subject_digest)
-            if listed is not None and any(d.digest == manifest.digest for d in listed):
-                continue
             add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
                                    _referrer_descriptor(manifest, descriptor))
 
@@ -266,11 +264,6 @@ class _Copier:
             self._put_manifest(manifest, reference=tag)
         self.stats.cosign_layers += sum(1 for layer in layers
                                         if layer.media_type == mt.DSSE_ENVELOPE)
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 def layer_has_urls(document: dict[str, Any], digest: str) -> bool:

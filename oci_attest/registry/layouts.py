@@ -176,11 +176,21 @@ def attach_referrers(
         descriptor = Descriptor(media_type=mt.OCI_MANIFEST, digest=digest, size=len(raw),
                                 artifact_type=mt.SIGSTORE_BUNDLE_V03, annotations=annotations)
         descriptors.append(descriptor)
-        if not headers.get("OCI-Subject"):  # else the registry indexes referrers itself
+        if not registry_indexed(headers, subject_desc.digest):
             unindexed.append(descriptor)
     if unindexed:
         add_to_fallback_index(client, repository, subject_desc.digest, unindexed)
     return descriptors
+
+
+def registry_indexed(put_headers: Mapping[str, str], subject_digest: str) -> bool:
+    """Whether the answer to a referrer's PUT says the registry lists it by its subject.
+
+    Only ``OCI-Subject`` naming this subject counts (distribution spec 1.1): a registry with
+    the referrers API that leaves the header out, or names another digest, gets the fallback
+    tag written too, so the referrer is found whichever way a reader looks."""
+    named = next((v for k, v in put_headers.items() if k.lower() == "oci-subject"), "")
+    return named.strip() == subject_digest
 
 
 def add_to_fallback_index(client: RegistryClient, repository: str, subject_digest: str,
@@ -456,10 +466,13 @@ def discover(client: RegistryClient, subject: ImageReference) -> list[FoundAttes
     return found
 
 
-def referrer_descriptors(client: RegistryClient, repository: str,
-                         digest: str) -> tuple[list[Descriptor], str]:
-    """Referrer descriptors through the API, else the fallback tag; and which was used."""
-    listed = client.referrers(repository, digest)
+def referrer_descriptors(client: RegistryClient, repository: str, digest: str,
+                         artifact_type: str | None = None) -> tuple[list[Descriptor], str]:
+    """Referrer descriptors through the API, else the fallback tag; and which was used.
+
+    With ``artifact_type`` only referrers of that type (or of none declared) are listed, so
+    that other tools' signatures and SBOMs do not use up :data:`MAX_REFERRERS`."""
+    listed = client.referrers(repository, digest, artifact_type)
     if listed is not None:
         return listed[:MAX_REFERRERS], "referrers API"
     index = _read_tag(client, repository, fallback_tag(digest))
@@ -468,7 +481,9 @@ def referrer_descriptors(client: RegistryClient, repository: str,
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
         return [], "fallback tag (not an index)"
-    return _descriptors(index, "manifests")[:MAX_REFERRERS], "fallback tag"
+    entries = [d for d in _descriptors(index, "manifests")
+               if not artifact_type or d.artifact_type in (None, artifact_type)]
+    return entries[:MAX_REFERRERS], "fallback tag"
 
 
 def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
@@ -495,7 +510,8 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
 
 def _discover_referrers(client: RegistryClient, repository: str,
                         digest: str) -> list[FoundAttestation]:
-    descriptors, via = referrer_descriptors(client, repository, digest)
+    descriptors, via = referrer_descriptors(client, repository, digest,
+                                            mt.SIGSTORE_BUNDLE_V03)
     found = []
     for descriptor in descriptors:
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
