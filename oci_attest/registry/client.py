@@ -705,10 +705,14 @@ class RegistryClient:
                 raise RegistryError(f"{what}: the registry's pages do not end")
             seen.add(url)
             status, content_type, link, raw = self._page(url, repository, (200, 404, 405), what)
-            if status != 200:
-                return None
-            if content_type and content_type != mt.OCI_INDEX:
-                return None
+            if status != 200 or (content_type and content_type != mt.OCI_INDEX):
+                if seen == {url}:
+                    return None  # no referrers API: the caller reads the fallback tag
+                # A later page that vanished is a broken listing, not a registry without the
+                # API: falling back would silently drop what the first pages listed.
+                raise RegistryError(f"{what}: page {len(seen)} of the registry's referrers "
+                                    f"list answered HTTP {status} ({content_type or 'no type'})",
+                                    hint="the registry's referrers API is broken; retry later")
             index = _json_object(raw, f"referrers list for {digest}")
             for entry in _list(index.get("manifests"), "manifests"):
                 try:

@@ -212,3 +212,19 @@ def test_promote_into_an_api_without_oci_subject_writes_the_fallback_tag(registr
     assert not api.requests("GET", "/t/promote-dst/referrers/")
     found = layouts.discover(client, parse_reference(f"{api.host}/t/promote-dst@{digest}"))
     assert [(f.layout, f.via) for f in found] == [("referrer", "referrers API")]
+
+
+def test_a_later_page_that_vanishes_is_an_error_not_a_missing_api(api_subject):
+    """404 on page 2 is a broken listing: falling back to the (absent) tag would quietly drop
+    everything page 1 listed."""
+    api, _, ref = api_subject(page_size=1)
+    client = RegistryClient(api.host)
+    for i in range(2):
+        layouts.attach_referrer(client, ref, fake_bundle(str(i)), f"p{i}")
+    with FaultProxy(api.url, name="vanishing") as proxy:
+        proxy.add(Fault.http(404), path=r"/referrers/.*last=", times=None)
+        through = RegistryClient(proxy.host)
+        with pytest.raises(RegistryError, match="page 2 of the registry's referrers list"):
+            through.referrers(ref.repository, ref.digest)
+        with pytest.raises(RegistryError):
+            layouts.discover(through, ref)
