@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from devstack.referrers import ReferrersRegistry
 from oci_attest.reference import parse_reference
 from oci_attest.registry import layouts
 from oci_attest.registry import media_types as mt
@@ -24,7 +25,7 @@ def registry(request):
 
 
 def has_api(registry) -> bool:
-    return not hasattr(registry, "process")  # a devstack.referrers.ReferrersRegistry
+    return isinstance(registry, ReferrersRegistry)
 
 
 def fake_bundle(marker: str) -> bytes:
