@@ -225,8 +225,7 @@ class _Copier:
     # ------------------------------------------------------------------------ attestations
     def copy_referrers(self, subject_digest: str) -> None:
         """Every referrer of ``subject_digest``, registered in the destination's index."""
-        descriptors, _ = referrer_descriptors(self.src, self.src_repo, subject_digest)
-        for descriptor in descriptors:
+        for descriptor, _ in referrer_descriptors(self.src, self.src_repo, subject_digest):
             manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
             if manifest.is_index:
                 for child in manifest.manifests():

@@ -467,23 +467,32 @@ def discover(client: RegistryClient, subject: ImageReference) -> list[FoundAttes
 
 
 def referrer_descriptors(client: RegistryClient, repository: str, digest: str,
-                         artifact_type: str | None = None) -> tuple[list[Descriptor], str]:
-    """Referrer descriptors through the API, else the fallback tag; and which was used.
+                         artifact_type: str | None = None) -> list[tuple[Descriptor, str]]:
+    """Referrer descriptors, each with where it was listed: "referrers API" or "fallback tag".
 
-    With ``artifact_type`` only referrers of that type (or of none declared) are listed, so
-    that other tools' signatures and SBOMs do not use up :data:`MAX_REFERRERS`."""
+    With the API, the fallback tag is read as well (one HEAD when it is absent): referrers
+    attached before the registry had the API are listed only there, and a registry need not
+    merge them (the spec says it must; not every registry does). With ``artifact_type`` only
+    referrers of that type (or of none declared) are listed, so that other tools' signatures
+    and SBOMs do not use up :data:`MAX_REFERRERS`."""
     listed = client.referrers(repository, digest, artifact_type)
-    if listed is not None:
-        return listed[:MAX_REFERRERS], "referrers API"
+    tagged = [d for d in _fallback_entries(client, repository, digest)
+              if not artifact_type or d.artifact_type in (None, artifact_type)]
+    if listed is None:
+        return [(d, "fallback tag") for d in tagged][:MAX_REFERRERS]
+    known = {d.digest for d in listed}
+    return [*((d, "referrers API") for d in listed),
+            *((d, "fallback tag") for d in tagged if d.digest not in known)][:MAX_REFERRERS]
+
+
+def _fallback_entries(client: RegistryClient, repository: str, digest: str) -> list[Descriptor]:
     index = _read_tag(client, repository, fallback_tag(digest))
     if index is None:
-        return [], "fallback tag (absent)"
+        return []
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
-        return [], "fallback tag (not an index)"
-    entries = [d for d in _descriptors(index, "manifests")
-               if not artifact_type or d.artifact_type in (None, artifact_type)]
-    return entries[:MAX_REFERRERS], "fallback tag"
+        return []
+    return _descriptors(index, "manifests")
 
 
 def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
@@ -510,10 +519,9 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
 
 def _discover_referrers(client: RegistryClient, repository: str,
                         digest: str) -> list[FoundAttestation]:
-    descriptors, via = referrer_descriptors(client, repository, digest,
-                                            mt.SIGSTORE_BUNDLE_V03)
     found = []
-    for descriptor in descriptors:
+    for descriptor, via in referrer_descriptors(client, repository, digest,
+                                                mt.SIGSTORE_BUNDLE_V03):
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
         try:

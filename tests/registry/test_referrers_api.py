@@ -228,3 +228,17 @@ def test_a_later_page_that_vanishes_is_an_error_not_a_missing_api(api_subject):
             through.referrers(ref.repository, ref.digest)
         with pytest.raises(RegistryError):
             layouts.discover(through, ref)
+
+
+def test_referrers_attached_before_the_registry_had_the_api_are_still_found(registry,
+                                                                            api_subject):
+    """Attached while the registry had no API (only the fallback tag lists them); the API,
+    enabled later, does not list them. They are found through the tag, the rest through the
+    API, each once."""
+    _, client, ref = api_subject()
+    before = RegistryClient(registry.host)  # the same storage, without the API
+    old = layouts.attach_referrer(before, ref, fake_bundle("before"), "p-before")
+    new = layouts.attach_referrer(client, ref, fake_bundle("after"), "p-after")
+    assert [d.digest for d in client.referrers(ref.repository, ref.digest)] == [new.digest]
+    found = {f.descriptor.digest: f.via for f in layouts.discover(client, ref)}
+    assert found == {new.digest: "referrers API", old.digest: "fallback tag"}
