@@ -714,7 +714,10 @@ class RegistryClient:
                                     f"list answered HTTP {status} ({content_type or 'no type'})",
                                     hint="the registry's referrers API is broken; retry later")
             index = _json_object(raw, f"referrers list for {digest}")
-            for entry in _list(index.get("manifests"), "manifests"):
+            entries = index.get("manifests") or []
+            if not isinstance(entries, list):
+                raise RegistryError(f"{what}: the registry's referrers list is malformed")
+            for entry in entries:
                 try:
                     descriptor = Descriptor.from_json(entry)
                 except InputError as error:

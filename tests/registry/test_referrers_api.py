@@ -242,3 +242,16 @@ def test_referrers_attached_before_the_registry_had_the_api_are_still_found(regi
     assert [d.digest for d in client.referrers(ref.repository, ref.digest)] == [new.digest]
     found = {f.descriptor.digest: f.via for f in layouts.discover(client, ref)}
     assert found == {new.digest: "referrers API", old.digest: "fallback tag"}
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"manifests": 5}'])
+def test_a_malformed_list_is_a_registry_error(api_subject, body):
+    """A registry with the API that answers garbage is a registry problem (exit 5), not bad
+    input from the user (exit 3) and not a registry without the API."""
+    api, _, ref = api_subject()
+    with FaultProxy(api.url, name="garbage") as proxy:
+        proxy.add(Fault.respond(200, body, {"Content-Type": mt.OCI_INDEX}), path="/referrers/",
+                  times=None)
+        with pytest.raises(RegistryError) as caught:
+            layouts.discover(RegistryClient(proxy.host), ref)
+    assert caught.value.exit_code == 5
