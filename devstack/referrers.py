@@ -14,7 +14,7 @@ distribution spec 1.1 wire protocol over HTTP:
 * ``DELETE`` of a manifest drops it from the lists; everything else is forwarded unchanged.
 
 Real registries differ from the spec and from each other, and attest must cope with all of
-them, so the deviations seen in the field are switches: no ``OCI-Subject`` header, 404 for a
+them, so the deviations seen in the field are switches: no (or a wrong) ``OCI-Subject``, 404 for a
 subject the registry does not hold instead of an empty index, a filter that is ignored (no
 ``OCI-Filters-Applied``), and ``Link`` headers that point at another host. The recorded lists
 live in memory, for one test session; only manifests pushed through this proxy are listed.
@@ -50,6 +50,7 @@ _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _CHUNK = 64 * 1024
 _MAX_BODY = 512 * 1024 * 1024
 UnknownSubject = Literal["empty", "404"]
+SubjectHeader = Literal["subject", "none", "referrer"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,10 @@ class Options:
 
     #: Referrers per page; a longer list is split and linked with ``Link: rel="next"``.
     page_size: int = 100
-    #: Answer a PUT of a manifest with a subject with ``OCI-Subject`` (some registries don't).
-    subject_header: bool = True
+    #: ``OCI-Subject`` on the answer to a PUT of a manifest with a subject: the subject's
+    #: digest as the spec says, ``none`` (some registries leave it out) or ``referrer`` (a
+    #: buggy one naming the pushed manifest's own digest).
+    subject_header: SubjectHeader = "subject"
     #: Apply ``?artifactType=`` (else ignore it and leave out ``OCI-Filters-Applied``).
     apply_filters: bool = True
     #: For a subject the repository does not hold: the empty index, or 404 as some do.
@@ -260,8 +263,9 @@ class ReferrersRegistry:
                     stored = response.getheader("Docker-Content-Digest") or ""
                     subject = registry._pushed(name, body, self.headers.get("Content-Type", ""),
                                                stored)
-                    if subject and registry.options.subject_header:
-                        extra["OCI-Subject"] = subject
+                    header = registry.options.subject_header
+                    if subject and header != "none":
+                        extra["OCI-Subject"] = subject if header == "subject" else stored
                 elif self.command == "DELETE" and response.status == 202:
                     registry._referrers.forget(name, reference)
                 headers = {k: v for k, v in response.getheaders()

@@ -28,6 +28,7 @@ from oci_attest.registry.client import Descriptor, Manifest, RegistryClient
 from oci_attest.registry.layouts import (
     add_to_fallback_index,
     cosign_att_tag,
+    listed_but_gone,
     referrer_descriptors,
     registry_indexed,
 )
@@ -225,8 +226,13 @@ class _Copier:
     # ------------------------------------------------------------------------ attestations
     def copy_referrers(self, subject_digest: str) -> None:
         """Every referrer of ``subject_digest``, registered in the destination's index."""
-        for descriptor, _ in referrer_descriptors(self.src, self.src_repo, subject_digest):
-            manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
+        for descriptor, via in referrer_descriptors(self.src, self.src_repo, subject_digest):
+            try:
+                manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
+            except RegistryError:
+                if not listed_but_gone(self.src, self.src_repo, descriptor, via):
+                    raise
+                continue
             if manifest.is_index:
                 for child in manifest.manifests():
                     self.copy_image(child.digest)

@@ -529,9 +529,26 @@ def _discover_referrers(client: RegistryClient, repository: str,
         except (InputError, DigestMismatch) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
+        except RegistryError:
+            if not listed_but_gone(client, repository, descriptor, via):
+                raise
+            continue
         if attestation is not None:
             found.append(attestation)
     return found
+
+
+def listed_but_gone(client: RegistryClient, repository: str, descriptor: Descriptor,
+                    via: str) -> bool:
+    """After a failed fetch: True (with a warning) when the listed referrer does not exist.
+
+    A fallback tag outlives the referrers it lists (a retention policy, a manual delete, a
+    registry that gained the API), so a dangling entry must not make every other attestation
+    unreadable. Any other failure is the registry's, and stays an error."""
+    if client.head_manifest(repository, descriptor.digest) is not None:
+        return False
+    log.warning("referrer %s is listed (%s) but not stored; ignored", descriptor.digest, via)
+    return True
 
 
 def _referrer(client: RegistryClient, repository: str, digest: str,

@@ -75,7 +75,7 @@ def test_spec_registry_indexes_and_attest_writes_no_fallback_tag(api_subject):
 
 
 def test_api_without_oci_subject_header_gets_the_fallback_tag_too(api_subject):
-    api, client, ref = api_subject(subject_header=False)
+    api, client, ref = api_subject(subject_header="none")
     descriptor = layouts.attach_referrer(client, ref, fake_bundle("a"), "p")
     assert fallback_written(api, ref)
     index = client.get_manifest(ref.repository, layouts.fallback_tag(ref.digest)).json
@@ -84,12 +84,12 @@ def test_api_without_oci_subject_header_gets_the_fallback_tag_too(api_subject):
     assert [(f.layout, f.via) for f in found] == [("referrer", "referrers API")]
 
 
-def test_oci_subject_naming_another_digest_is_not_trusted():
-    other = "sha256:" + "0" * 64
-    subject = "sha256:" + "1" * 64
-    assert layouts.registry_indexed({"oci-subject": subject}, subject)
-    assert not layouts.registry_indexed({"OCI-Subject": other}, subject)
-    assert not layouts.registry_indexed({}, subject)
+def test_oci_subject_naming_another_digest_is_not_trusted(api_subject):
+    api, client, ref = api_subject(subject_header="referrer")
+    descriptor = layouts.attach_referrer(client, ref, fake_bundle("a"), "p")
+    assert fallback_written(api, ref)
+    index = client.get_manifest(ref.repository, layouts.fallback_tag(ref.digest)).json
+    assert [d["digest"] for d in index["manifests"]] == [descriptor.digest]
 
 
 def test_404_for_an_unknown_digest_means_no_list_not_an_error(api_subject):
@@ -203,7 +203,7 @@ def test_promote_into_an_api_without_oci_subject_writes_the_fallback_tag(registr
     _, digest = push_artifact(source, "t/promote-src", "v1", payload=b"promoted")
     ref = parse_reference(f"{registry.host}/t/promote-src@{digest}")
     ours = layouts.attach_referrer(source, ref, fake_bundle("a"), "p")
-    api, client, _ = api_subject(subject_header=False)
+    api, client, _ = api_subject(subject_header="none")
     copier = _Copier(source, "t/promote-src", client, "t/promote-dst")
     copier.copy_image(digest)
     copier.copy_referrers(digest)
@@ -255,3 +255,25 @@ def test_a_malformed_list_is_a_registry_error(api_subject, body):
         with pytest.raises(RegistryError) as caught:
             layouts.discover(RegistryClient(proxy.host), ref)
     assert caught.value.exit_code == 5
+
+
+@pytest.mark.parametrize("with_api", [False, True], ids=["distribution", "referrers-api"])
+def test_a_dangling_fallback_entry_hides_nothing(registry, api_subject, with_api):
+    """The fallback tag lists a referrer that is no longer stored (deleted, expired): it is
+    skipped with a warning; the others are still found, and promoted."""
+    from oci_attest.promote import _Copier
+
+    api, client, ref = api_subject()
+    if not with_api:
+        client = RegistryClient(registry.host)
+    ours = layouts.attach_referrer(client, ref, fake_bundle("kept"), "p")
+    gone = layouts.attach_referrer(RegistryClient(registry.host), ref, fake_bundle("gone"), "p")
+    RegistryClient(registry.host).delete_manifest(ref.repository, gone.digest)
+    found = layouts.discover(client, ref)
+    assert [f.descriptor.digest for f in found] == [ours.digest]
+    copier = _Copier(client, ref.repository, client, "t/dangling-copy")
+    copier.copy_image(ref.digest)
+    copier.copy_referrers(ref.digest)
+    assert copier.stats.referrers == 1
+    copied = layouts.discover(client, parse_reference(f"{api.host}/t/dangling-copy@{ref.digest}"))
+    assert [f.descriptor.digest for f in copied] == [ours.digest]
