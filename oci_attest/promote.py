@@ -28,7 +28,9 @@ from oci_attest.registry.client import Descriptor, Manifest, RegistryClient
 from oci_attest.registry.layouts import (
     add_to_fallback_index,
     cosign_att_tag,
+    listed_but_gone,
     referrer_descriptors,
+    registry_indexed,
 )
 from oci_attest.verify.bundles import PublicKey
 from oci_attest.verify.image import ImageVerification, verify_image
@@ -224,9 +226,13 @@ class _Copier:
     # ------------------------------------------------------------------------ attestations
     def copy_referrers(self, subject_digest: str) -> None:
         """Every referrer of ``subject_digest``, registered in the destination's index."""
-        descriptors, _ = referrer_descriptors(self.src, self.src_repo, subject_digest)
-        for descriptor in descriptors:
-            manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
+        for descriptor, via in referrer_descriptors(self.src, self.src_repo, subject_digest):
+            try:
+                manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
+            except RegistryError:
+                if not listed_but_gone(self.src, self.src_repo, descriptor, via):
+                    raise
+                continue
             if manifest.is_index:
                 for child in manifest.manifests():
                     self.copy_image(child.digest)
@@ -234,11 +240,8 @@ class _Copier:
                 self._copy_manifest_blobs(manifest)
             headers = self._put_manifest(manifest)
             self.stats.referrers += 1
-            if _header(headers, "OCI-Subject"):
+            if registry_indexed(headers, subject_digest):
                 continue  # the destination indexes referrers itself
-            listed = self.dst.referrers(self.dst_repo, subject_digest)
-            if listed is not None and any(d.digest == manifest.digest for d in listed):
-                continue
             add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
                                    _referrer_descriptor(manifest, descriptor))
 
@@ -266,11 +269,6 @@ class _Copier:
             self._put_manifest(manifest, reference=tag)
         self.stats.cosign_layers += sum(1 for layer in layers
                                         if layer.media_type == mt.DSSE_ENVELOPE)
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 def layer_has_urls(document: dict[str, Any], digest: str) -> bool:

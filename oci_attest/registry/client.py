@@ -538,10 +538,28 @@ class RegistryClient:
             if response.status_code != 200:
                 response.close()
                 return response.status_code, content_type, None, b""
-            link = _next_link(response)
+            try:
+                link = self._same_host(url, _next_link(response), what)
+            except RegistryError:
+                response.close()
+                raise
             return 200, content_type, link, _read_limited(response, MAX_MANIFEST_BYTES, what)
 
         return self._retrying(what, fetch)
+
+    def _same_host(self, current: str, link: str | None, what: str) -> str | None:
+        """A list's next page, resolved against the page that named it. A page elsewhere is
+        refused: it would take the listing (and what is trusted about it) to another host."""
+        if not link:
+            return None
+        resolved = urljoin(current if "://" in current else self.base + current, link)
+        parts = urlparse(resolved)
+        if parts.scheme != urlparse(self.base).scheme or parts.netloc != self._host:
+            raise RegistryError(f"{what}: the registry's next page is on another host "
+                                f"({parts.netloc[:80] or resolved[:80]!r})",
+                                hint="a registry's list must stay on the registry; report it "
+                                     "to its operator")
+        return resolved
 
     # ------------------------------------------------------------------------------- blobs
     def blob_exists(self, repository: str, digest: str) -> bool:
@@ -668,9 +686,17 @@ class RegistryClient:
         return False
 
     # --------------------------------------------------------------------------- referrers
-    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
-        """The referrers API's answer, or None when the registry does not implement it."""
+    def referrers(self, repository: str, digest: str,
+                  artifact_type: str | None = None) -> list[Descriptor] | None:
+        """The referrers API's answer, or None when the registry does not implement it.
+
+        With ``artifact_type`` the registry is asked to filter (so other tools' referrers do
+        not count against a cap) and the answer is filtered here as well: a registry may
+        ignore the filter (it then leaves out ``OCI-Filters-Applied``). An entry without an
+        artifactType is kept for the caller to judge by the manifest itself."""
         url: str | None = f"/v2/{repository}/referrers/{digest}"
+        if artifact_type:
+            url = f"{url}?{urlencode({'artifactType': artifact_type})}"
         found: list[Descriptor] = []
         what = f"GET referrers {digest}"
         seen: set[str] = set()
@@ -679,16 +705,27 @@ class RegistryClient:
                 raise RegistryError(f"{what}: the registry's pages do not end")
             seen.add(url)
             status, content_type, link, raw = self._page(url, repository, (200, 404, 405), what)
-            if status != 200:
-                return None
-            if content_type and content_type != mt.OCI_INDEX:
-                return None
+            if status != 200 or (content_type and content_type != mt.OCI_INDEX):
+                if seen == {url}:
+                    return None  # no referrers API: the caller reads the fallback tag
+                # A later page that vanished is a broken listing, not a registry without the
+                # API: falling back would silently drop what the first pages listed.
+                raise RegistryError(f"{what}: page {len(seen)} of the registry's referrers "
+                                    f"list answered HTTP {status} ({content_type or 'no type'})",
+                                    hint="the registry's referrers API is broken; retry later")
             index = _json_object(raw, f"referrers list for {digest}")
-            for entry in _list(index.get("manifests"), "manifests"):
+            entries = index.get("manifests") or []
+            if not isinstance(entries, list):
+                raise RegistryError(f"{what}: the registry's referrers list is malformed")
+            for entry in entries:
                 try:
-                    found.append(Descriptor.from_json(entry))
+                    descriptor = Descriptor.from_json(entry)
                 except InputError as error:
                     log.warning("referrers of %s: skipping an entry: %s", digest, error.message)
+                    continue
+                if artifact_type and descriptor.artifact_type not in (None, artifact_type):
+                    continue
+                found.append(descriptor)
             url = link
         return found
 

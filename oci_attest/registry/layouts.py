@@ -176,11 +176,21 @@ def attach_referrers(
         descriptor = Descriptor(media_type=mt.OCI_MANIFEST, digest=digest, size=len(raw),
                                 artifact_type=mt.SIGSTORE_BUNDLE_V03, annotations=annotations)
         descriptors.append(descriptor)
-        if not headers.get("OCI-Subject"):  # else the registry indexes referrers itself
+        if not registry_indexed(headers, subject_desc.digest):
             unindexed.append(descriptor)
     if unindexed:
         add_to_fallback_index(client, repository, subject_desc.digest, unindexed)
     return descriptors
+
+
+def registry_indexed(put_headers: Mapping[str, str], subject_digest: str) -> bool:
+    """Whether the answer to a referrer's PUT says the registry lists it by its subject.
+
+    Only ``OCI-Subject`` naming this subject counts (distribution spec 1.1): a registry with
+    the referrers API that leaves the header out, or names another digest, gets the fallback
+    tag written too, so the referrer is found whichever way a reader looks."""
+    named = next((v for k, v in put_headers.items() if k.lower() == "oci-subject"), "")
+    return named.strip() == subject_digest
 
 
 def add_to_fallback_index(client: RegistryClient, repository: str, subject_digest: str,
@@ -456,19 +466,33 @@ def discover(client: RegistryClient, subject: ImageReference) -> list[FoundAttes
     return found
 
 
-def referrer_descriptors(client: RegistryClient, repository: str,
-                         digest: str) -> tuple[list[Descriptor], str]:
-    """Referrer descriptors through the API, else the fallback tag; and which was used."""
-    listed = client.referrers(repository, digest)
-    if listed is not None:
-        return listed[:MAX_REFERRERS], "referrers API"
+def referrer_descriptors(client: RegistryClient, repository: str, digest: str,
+                         artifact_type: str | None = None) -> list[tuple[Descriptor, str]]:
+    """Referrer descriptors, each with where it was listed: "referrers API" or "fallback tag".
+
+    With the API, the fallback tag is read as well (one HEAD when it is absent): referrers
+    attached before the registry had the API are listed only there, and a registry need not
+    merge them (the spec says it must; not every registry does). With ``artifact_type`` only
+    referrers of that type (or of none declared) are listed, so that other tools' signatures
+    and SBOMs do not use up :data:`MAX_REFERRERS`."""
+    listed = client.referrers(repository, digest, artifact_type)
+    tagged = [d for d in _fallback_entries(client, repository, digest)
+              if not artifact_type or d.artifact_type in (None, artifact_type)]
+    if listed is None:
+        return [(d, "fallback tag") for d in tagged][:MAX_REFERRERS]
+    known = {d.digest for d in listed}
+    return [*((d, "referrers API") for d in listed),
+            *((d, "fallback tag") for d in tagged if d.digest not in known)][:MAX_REFERRERS]
+
+
+def _fallback_entries(client: RegistryClient, repository: str, digest: str) -> list[Descriptor]:
     index = _read_tag(client, repository, fallback_tag(digest))
     if index is None:
-        return [], "fallback tag (absent)"
+        return []
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
-        return [], "fallback tag (not an index)"
-    return _descriptors(index, "manifests")[:MAX_REFERRERS], "fallback tag"
+        return []
+    return _descriptors(index, "manifests")
 
 
 def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
@@ -495,9 +519,9 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
 
 def _discover_referrers(client: RegistryClient, repository: str,
                         digest: str) -> list[FoundAttestation]:
-    descriptors, via = referrer_descriptors(client, repository, digest)
     found = []
-    for descriptor in descriptors:
+    for descriptor, via in referrer_descriptors(client, repository, digest,
+                                                mt.SIGSTORE_BUNDLE_V03):
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
         try:
@@ -505,9 +529,26 @@ def _discover_referrers(client: RegistryClient, repository: str,
         except (InputError, DigestMismatch) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
+        except RegistryError:
+            if not listed_but_gone(client, repository, descriptor, via):
+                raise
+            continue
         if attestation is not None:
             found.append(attestation)
     return found
+
+
+def listed_but_gone(client: RegistryClient, repository: str, descriptor: Descriptor,
+                    via: str) -> bool:
+    """After a failed fetch: True (with a warning) when the listed referrer does not exist.
+
+    A fallback tag outlives the referrers it lists (a retention policy, a manual delete, a
+    registry that gained the API), so a dangling entry must not make every other attestation
+    unreadable. Any other failure is the registry's, and stays an error."""
+    if client.head_manifest(repository, descriptor.digest) is not None:
+        return False
+    log.warning("referrer %s is listed (%s) but not stored; ignored", descriptor.digest, via)
+    return True
 
 
 def _referrer(client: RegistryClient, repository: str, digest: str,

@@ -12,13 +12,21 @@ from cryptography import x509
 from sigstore.models import Bundle, ClientTrustConfig
 from sigstore.verify import Verifier, policy
 
+from devstack.referrers import ReferrersRegistry
 from oci_attest.cli import cli
 from oci_attest.reference import parse_reference
 from oci_attest.registry import layouts
 from oci_attest.registry.client import RegistryClient
+from tests.fixtures.services import REGISTRY_KINDS, registry_of_kind
 
 pytestmark = pytest.mark.integration
 IDENTITY = "release-bot@attest.test"
+
+
+@pytest.fixture()
+def registry(request):
+    """Distribution, or (for tests parametrized with it) a registry with the referrers API."""
+    return registry_of_kind(request)
 
 
 def attest(*args, env=None):
@@ -50,6 +58,7 @@ def test_provenance_for_release_files(scratch_project, sigstore_stack, sigstore_
     assert deps[0]["uri"] == "git+https://github.example.test/acme/scratch@refs/heads/main"
 
 
+@pytest.mark.parametrize("registry", REGISTRY_KINDS, indirect=True)
 def test_unsigned_build_then_sign_then_attach(scratch_project, registry, sigstore_stack,
                                               sigstore_trust_config, tmp_path):
     out = tmp_path / "out"
@@ -71,6 +80,9 @@ def test_unsigned_build_then_sign_then_attach(scratch_project, registry, sigstor
     assert attached.exit_code == 0, attached.output
     assert attached.stdout.strip() == image.pinned()
     assert {f.layout for f in layouts.discover(client, image)} == {"referrer", "cosign-att"}
+    # With the referrers API, the registry indexes the referrer: no fallback tag is written.
+    fallback = client.head_manifest(image.repository, layouts.fallback_tag(image.digest))
+    assert (fallback is None) is isinstance(registry, ReferrersRegistry)
 
 
 def test_attach_refuses_evidence_about_another_image(scratch_project, registry, sigstore_stack,

@@ -6,13 +6,26 @@ import threading
 
 import pytest
 
+from devstack.referrers import ReferrersRegistry
 from oci_attest.reference import parse_reference
 from oci_attest.registry import layouts
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.client import RegistryClient
+from tests.fixtures.services import REGISTRY_KINDS, registry_of_kind
 from tests.registry.test_client import push_artifact
 
 pytestmark = pytest.mark.integration
+#: Run a test against distribution 2.8 (fallback tag) and the referrers API.
+both_registries = pytest.mark.parametrize("registry", REGISTRY_KINDS, indirect=True)
+
+
+@pytest.fixture()
+def registry(request):
+    return registry_of_kind(request)
+
+
+def has_api(registry) -> bool:
+    return isinstance(registry, ReferrersRegistry)
 
 
 def fake_bundle(marker: str) -> bytes:
@@ -55,12 +68,21 @@ def subject(registry, request):
     return client, parse_reference(f"{registry.host}/t/subject@{digest}")
 
 
-def test_referrer_layout_round_trip(subject):
+@both_registries
+def test_referrer_layout_round_trip(subject, registry):
     client, ref = subject
     bundle = fake_bundle("one")
     descriptor = layouts.attach_referrer(client, ref, bundle, "https://slsa.dev/provenance/v1")
-    index = client.get_manifest(ref.repository, layouts.fallback_tag(ref.digest))
-    entry = index.json["manifests"][0]
+    if has_api(registry):
+        # The registry indexes the subject itself: no fallback tag is written.
+        assert client.head_manifest(ref.repository, layouts.fallback_tag(ref.digest)) is None
+        listed = client.referrers(ref.repository, ref.digest)
+        assert listed is not None
+        entry = listed[0].to_json()
+    else:
+        index = client.get_manifest(ref.repository, layouts.fallback_tag(ref.digest))
+        entry = index.json["manifests"][0]
+    assert entry["digest"] == descriptor.digest
     assert entry["artifactType"] == mt.SIGSTORE_BUNDLE_V03
     assert entry["annotations"][mt.ANNOTATION_BUNDLE_PREDICATE] == "https://slsa.dev/provenance/v1"
     referrer = client.get_manifest(ref.repository, descriptor.digest).json
@@ -68,8 +90,10 @@ def test_referrer_layout_round_trip(subject):
     assert referrer["config"]["mediaType"] == mt.OCI_EMPTY
     found = [f for f in layouts.discover(client, ref) if f.layout == "referrer"]
     assert [f.bundle for f in found] == [bundle]
+    assert [f.via for f in found] == ["referrers API" if has_api(registry) else "fallback tag"]
 
 
+@both_registries
 def test_cosign_att_layout_appends(subject):
     client, ref = subject
     layouts.attach_cosign_att(client, ref, fake_bundle("a"), "https://slsa.dev/provenance/v1")
@@ -86,14 +110,20 @@ def test_cosign_att_layout_appends(subject):
                                                       "https://cyclonedx.org/bom"}
 
 
-def test_existing_referrers_are_kept(subject):
+@both_registries
+def test_existing_referrers_are_kept(subject, registry):
     client, ref = subject
-    layouts.attach_referrer(client, ref, fake_bundle("1"), "p1")
-    layouts.attach_referrer(client, ref, fake_bundle("2"), "p2")
+    for i in range(3):  # more than one page of the API's answer
+        layouts.attach_referrer(client, ref, fake_bundle(str(i)), f"p{i}")
     found = [f for f in layouts.discover(client, ref) if f.layout == "referrer"]
-    assert {f.predicate_type_hint for f in found} == {"p1", "p2"}
+    assert {f.predicate_type_hint for f in found} == {"p0", "p1", "p2"}
+    if has_api(registry):
+        pages = registry.requests("GET", f"/referrers/{ref.digest}.*[?&]last=")
+        assert pages, "the second page was never asked for"
+        assert client.head_manifest(ref.repository, layouts.fallback_tag(ref.digest)) is None
 
 
+@both_registries
 def test_concurrent_writers_both_land(subject, registry):
     _, ref = subject
     errors = []
@@ -119,6 +149,7 @@ def test_concurrent_writers_both_land(subject, registry):
 
 
 def test_a_referrer_naming_another_subject_is_ignored(subject, registry):
+    """Fallback tag only: a registry with the API lists referrers by their own subject."""
     client, ref = subject
     _, other = push_artifact(client, "t/subject", "other", payload=b"other image")
     other_ref = parse_reference(f"{registry.host}/t/subject@{other}")

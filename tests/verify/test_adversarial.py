@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+from devstack.referrers import ReferrersRegistry
 from oci_attest.cli import cli
 from oci_attest.registry.client import RegistryClient
+from tests.fixtures.services import REGISTRY_KINDS, registry_of_kind
 from tests.fixtures.verify import (
     CYCLONEDX,
     GITHUB_HOSTED,
@@ -26,6 +28,13 @@ from tests.fixtures.verify import (
 )
 
 pytestmark = pytest.mark.integration
+#: Layout-sensitive checks run against distribution 2.8 and a registry with the referrers API.
+both_registries = pytest.mark.parametrize("registry", REGISTRY_KINDS, indirect=True)
+
+
+@pytest.fixture()
+def registry(request):
+    return registry_of_kind(request)
 
 
 def verify(image: str, *args: str) -> tuple[int, dict, str]:
@@ -60,10 +69,13 @@ def attested(make_image, signer):
     return image
 
 
-def test_honest_image_passes_in_every_layout(attested, policy_flags):
+@both_registries
+def test_honest_image_passes_in_every_layout(attested, policy_flags, registry):
     code, report, stderr = verify(attested.tagged, *policy_flags, "--require-sbom",
                                   "--deny-component", "pkg:deb/debian/openssl@vers:deb/<3.0.15")
     assert code == 0, reasons(report)
+    route = "referrers API" if isinstance(registry, ReferrersRegistry) else "fallback tag"
+    assert report["discovery"][0] == f"2 bundle referrers (via {route})"
     assert report["digest"] == attested.digest  # the tag was resolved first
     assert attested.digest in stderr
     layouts = {a["layout"] for a in report["attestations"] if a["accepted"]}
@@ -92,6 +104,7 @@ def test_rekor_v2_bundle_with_timestamp_passes(make_image, signer, policy_flags)
     assert report["attestations"][0]["times"][0]["source"] == "timestamp authority"
 
 
+@both_registries
 def test_another_images_attestation_copied_onto_this_one(make_image, signer, policy_flags):
     original, victim = make_image(), make_image()
     bundle = signer.sign(statement(original.digest, provenance()))

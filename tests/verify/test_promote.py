@@ -1,4 +1,8 @@
-"""``attest promote`` end to end: a verified image moves with its evidence; a failed one stays."""
+"""``attest promote`` end to end: a verified image moves with its evidence; a failed one stays.
+
+The layout-sensitive promotions run against distribution 2.8 (fallback tag) and the referrers
+API, and across registries from one kind to the other, both ways.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,38 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from devstack.referrers import Options, ReferrersRegistry
 from oci_attest.cli import cli
 from oci_attest.reference import parse_reference
 from oci_attest.registry import layouts
 from oci_attest.registry.client import RegistryClient
+from tests.fixtures.services import REGISTRY_KINDS, TEST_PAGE_SIZE, registry_of_kind
 from tests.fixtures.verify import CYCLONEDX, GITHUB_HOSTED, REPOSITORY, provenance, sbom, statement
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def registry(request):
+    """The source registry: distribution unless a test asks for ``referrers-api``."""
+    return registry_of_kind(request)
+
+
+@pytest.fixture(scope="module")
+def second_referrers_api(second_registry):
+    with ReferrersRegistry(f"http://{second_registry.host}",
+                           Options(page_size=TEST_PAGE_SIZE)) as api:
+        yield api
+
+
+def has_api(registry) -> bool:
+    return isinstance(registry, ReferrersRegistry)
+
+
+def fallback_tags(client: RegistryClient, repository: str) -> list[str]:
+    """The ``sha256-<hex>`` referrers tags of a repository (not cosign's ``.att``)."""
+    return [t for t in client.list_tags(repository)
+            if t.startswith("sha256-") and not t.endswith(".att")]
 
 
 def promote(src: str, dst: str, *args: str):
@@ -32,6 +61,7 @@ def _attest(image, signer):
                                        CYCLONEDX)), CYCLONEDX)
 
 
+@pytest.mark.parametrize("registry", REGISTRY_KINDS, indirect=True)
 def test_promote_within_one_registry(make_image, signer, flags, registry):
     image = make_image("staging/app")
     _attest(image, signer)
@@ -46,13 +76,23 @@ def test_promote_within_one_registry(make_image, signer, flags, registry):
     assert dst_manifest.raw == src_manifest.raw and dst_manifest.digest == image.digest
     found = layouts.discover(client, dst.with_digest(image.digest).without_tag())
     assert sorted(f.layout for f in found) == ["cosign-att", "referrer", "referrer"]
+    assert {f.via for f in found if f.via} == \
+        {"referrers API" if has_api(registry) else "fallback tag"}
+    assert bool(fallback_tags(client, dst.repository)) is not has_api(registry)
     # The copy verifies on its own, with the same policy.
     check = CliRunner().invoke(cli, ["verify", destination, *flags, "--require-sbom"])
     assert check.exit_code == 0, check.output
 
 
-def test_promote_across_registries_copies_every_platform(make_index, signer, flags,
-                                                         second_registry):
+@pytest.mark.parametrize(("registry", "destination_kind"),
+                         [("distribution", "referrers-api"), ("referrers-api", "distribution")],
+                         indirect=["registry"])
+def test_promote_across_registries_copies_every_platform(make_index, signer, flags, request,
+                                                         registry, destination_kind):
+    """From a registry without the referrers API to one with it, and back: every attestation
+    stays findable (through the API, or through the fallback tag promote writes)."""
+    second_registry = request.getfixturevalue(
+        "second_referrers_api" if destination_kind == "referrers-api" else "second_registry")
     index = make_index("staging/multi")
     _attest(index, signer)
     src_client = index.client
@@ -62,19 +102,28 @@ def test_promote_across_registries_copies_every_platform(make_index, signer, fla
 
     Image(ref=index.ref.with_digest(children[0].digest), client=src_client).attach(
         signer.sign(statement(children[0].digest, provenance())))
-    destination = f"{second_registry.host}/prod/multi"
+    destination = f"{second_registry.host}/prod/multi-{uuid.uuid4().hex[:6]}"
+    dst_repository = destination.split("/", 1)[1]
     result = promote(index.pinned, destination, *flags, "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["promoted"] == f"{destination}@{index.digest}"
     assert report["copied"]["blobs_streamed"] >= 4 and report["copied"]["blobs_mounted"] == 0
     dst_client = RegistryClient(second_registry.host)
-    assert dst_client.get_manifest("prod/multi", index.digest).raw == \
+    assert dst_client.get_manifest(dst_repository, index.digest).raw == \
         src_client.get_manifest(index.ref.repository, index.digest).raw
     for child in children:
-        assert dst_client.get_manifest("prod/multi", child.digest).digest == child.digest
+        assert dst_client.get_manifest(dst_repository, child.digest).digest == child.digest
     platform_ref = parse_reference(f"{destination}@{children[0].digest}")
-    assert [f.layout for f in layouts.discover(dst_client, platform_ref)] == ["referrer"]
+    via = "referrers API" if has_api(second_registry) else "fallback tag"
+    assert [(f.layout, f.via) for f in layouts.discover(dst_client, platform_ref)] == \
+        [("referrer", via)]
+    top = [f for f in layouts.discover(dst_client, parse_reference(
+        f"{destination}@{index.digest}")) if f.layout != "buildkit"]
+    assert sorted((f.layout, f.via) for f in top) == \
+        [("cosign-att", None), ("referrer", via), ("referrer", via)]
+    # With the API, promote leaves the indexing to the registry: no fallback tags.
+    assert bool(fallback_tags(dst_client, dst_repository)) is not has_api(second_registry)
 
 
 def test_promote_large_blob_in_chunks(make_image, signer, flags, second_registry, monkeypatch):
