@@ -168,13 +168,27 @@ class ProvenancePolicy:
     signer_consistency: bool = True
     require_secret_scan: bool = False
 
+    def configured_rules(self) -> tuple[str, ...]:
+        """The check name of every rule this policy configures, beyond the default signer
+        cross-checks. Each one is reported, PASS or FAIL, on every verification: a rule that
+        cannot be evaluated fails, it is never left out. (``max_age`` is compared with None: a
+        zero duration is falsy and once switched the rule off.)"""
+        rules = {
+            "provenance.builder-id": bool(self.builder_ids),
+            "provenance.source-repository": bool(self.source_repositories),
+            "provenance.source-ref": bool(self.source_refs),
+            "provenance.clean-tree": self.require_clean_tree,
+            "provenance.secret-scan": self.require_secret_scan,
+            "provenance.base-image-registries": bool(self.allowed_base_registries),
+            "provenance.base-images-pinned": self.require_pinned_base_images,
+            "provenance.max-age": self.max_age is not None,
+        }
+        return tuple(name for name, configured in rules.items() if configured)
+
     @property
     def checks_anything(self) -> bool:
         """True when a rule beyond the default signer cross-checks is configured."""
-        return bool(self.builder_ids or self.source_repositories or self.source_refs
-                    or self.require_clean_tree or self.allowed_base_registries
-                    or self.require_pinned_base_images or self.max_age
-                    or self.require_secret_scan)
+        return bool(self.configured_rules())
 
 
 def repository_allowed(pattern: str, repository: str) -> bool:
@@ -240,7 +254,7 @@ class Policy:
                     "allowedRegistries": list(self.provenance.allowed_base_registries),
                     "requireDigest": self.provenance.require_pinned_base_images},
                 "maxAge": format_duration(self.provenance.max_age)
-                if self.provenance.max_age else None,
+                if self.provenance.max_age is not None else None,
                 "signerConsistency": self.provenance.signer_consistency,
             },
             "sbom": {"required": self.sbom.required,
@@ -318,6 +332,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
     max_age = provenance.max_age
     if flags.max_age is not None:
         max_age = parse_duration(flags.max_age, "--max-age")
+    if flags.predicate_type is not None and not flags.predicate_type.strip():
+        raise UsageError("--predicate-type is empty; give a predicate type URI or 'any'")
     provenance = replace(
         provenance,
         predicate_type=flags.predicate_type or provenance.predicate_type,
@@ -444,6 +460,18 @@ class _Where:
         return tuple(self.string(v, f"{key}[{i}]")
                      for i, v in enumerate(self.sequence(value, key)))
 
+    def rule_strings(self, document: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+        """A list that configures a rule: absent is "no rule"; present but null or empty is
+        refused, since it reads as a rule and would silently check nothing."""
+        if name not in document:
+            return ()
+        value = document[name]
+        if value is None or value == []:
+            raise self.error(key, f"is {'null' if value is None else 'an empty list'}, which "
+                                  f"would configure a rule that checks nothing; list at least "
+                                  f"one value or remove the key")
+        return self.strings(value, key)
+
     def boolean(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}")
@@ -502,14 +530,14 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
     return ProvenancePolicy(
         predicate_type=where.string(document.get("predicateType", SLSA_PROVENANCE_V1),
                                     "provenance.predicateType"),
-        builder_ids=where.strings(document.get("builderIds", []), "provenance.builderIds"),
-        source_repositories=where.strings(document.get("sourceRepositories", []),
-                                          "provenance.sourceRepositories"),
-        source_refs=where.strings(document.get("sourceRefs", []), "provenance.sourceRefs"),
+        builder_ids=where.rule_strings(document, "builderIds", "provenance.builderIds"),
+        source_repositories=where.rule_strings(document, "sourceRepositories",
+                                               "provenance.sourceRepositories"),
+        source_refs=where.rule_strings(document, "sourceRefs", "provenance.sourceRefs"),
         require_clean_tree=where.boolean(document.get("requireCleanTree", False),
                                          "provenance.requireCleanTree"),
-        allowed_base_registries=where.strings(base_images.get("allowedRegistries", []),
-                                              "provenance.baseImages.allowedRegistries"),
+        allowed_base_registries=where.rule_strings(base_images, "allowedRegistries",
+                                                   "provenance.baseImages.allowedRegistries"),
         require_pinned_base_images=where.boolean(base_images.get("requireDigest", False),
                                                  "provenance.baseImages.requireDigest"),
         max_age=max_age,
@@ -523,6 +551,10 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
 def _parse_sbom(where: _Where, value: Any) -> SbomPolicy:
     document = where.mapping(value, "sbom", _SBOM_KEYS)
     deny: list[DeniedComponent] = []
+    if "deny" in document and not document["deny"]:
+        raise where.error("sbom.deny", "is null or empty, which would configure a rule that "
+                                       "checks nothing; list at least one package or remove "
+                                       "the key")
     for i, item in enumerate(where.sequence(document.get("deny", []), "sbom.deny")):
         key = f"sbom.deny[{i}]"
         if isinstance(item, str):
@@ -537,8 +569,8 @@ def _parse_sbom(where: _Where, value: Any) -> SbomPolicy:
         if reason is not None:
             denied = replace(denied, reason=where.string(reason, f"{key}.reason"))
         deny.append(denied)
-    types = where.strings(document.get("predicateTypes", list(DEFAULT_SBOM_TYPES)),
-                          "sbom.predicateTypes")
+    types = (where.rule_strings(document, "predicateTypes", "sbom.predicateTypes")
+             if "predicateTypes" in document else DEFAULT_SBOM_TYPES)
     return SbomPolicy(required=where.boolean(document.get("required", False), "sbom.required"),
                       predicate_types=types, deny=tuple(deny))
 
@@ -569,13 +601,14 @@ def parse_duration(text: str, where: str) -> timedelta:
     """``30d``, ``12h``, ``1w2d``, ``90m``; a bare number is seconds."""
     compact = text.strip().lower().replace(" ", "")
     if compact.isdigit():
-        return timedelta(seconds=int(compact))
+        compact += "s"  # a bare number is seconds, and must be positive like any other
     if not compact or _DURATION.sub("", compact):
         raise PolicyError(f"{where}: invalid duration {text!r}",
                           hint="write it like 30d, 12h, 1w2d or 90m")
     seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
     if seconds <= 0:
-        raise PolicyError(f"{where}: a maximum age must be positive")
+        raise PolicyError(f"{where}: a maximum age must be positive, not {text!r}",
+                          hint="remove the rule to allow any age")
     return timedelta(seconds=seconds)
 
 
