@@ -199,13 +199,18 @@ def _split_git_uri(uri: str) -> tuple[str, str | None]:
 
 
 # ------------------------------------------------------------------------------------ SBOM
+#: SBOM properties that name the Debian source package a binary package was built from.
+SOURCE_PACKAGE_PROPERTIES = ("attest:deb:source", "syft:metadata:source")
+
+
 @dataclass(frozen=True)
 class Component:
-    """An SBOM component by its purl text; parsed only when a rule might match it (a large
-    SBOM has thousands of components and purl parsing dominates otherwise)."""
+    """An SBOM component by its purl text (parsed once, on first use), the name the SBOM gives
+    it, and the source package it was built from when the SBOM records one."""
 
     text: str
     name: str
+    source: str | None = None
 
     @cached_property
     def purl(self) -> PackageURL | None:
@@ -229,28 +234,34 @@ def sbom_components(statement: Statement) -> Iterator[Component]:
             for ref in _list(package.get("externalRefs")):
                 if (isinstance(ref, dict) and ref.get("referenceType") == "purl"
                         and isinstance(ref.get("referenceLocator"), str)):
-                    component = _component(ref["referenceLocator"], package.get("name"))
-                    if component is not None:
-                        yield component
+                    yield _component(ref["referenceLocator"], package.get("name"), None)
 
 
-def _cyclonedx(items: list[Any], depth: int = 0) -> Iterator[Component]:
-    if depth > 32:
-        return
-    for item in items:
+def _cyclonedx(items: list[Any]) -> Iterator[Component]:
+    """Depth-first over nested ``components``, without a depth limit: a cut-off would let a
+    denied package hide one level below it (the JSON parser already bounds the nesting)."""
+    stack = list(reversed(items))
+    while stack:
+        item = stack.pop()
         if not isinstance(item, dict):
             continue
         if isinstance(item.get("purl"), str):
-            component = _component(item["purl"], item.get("name"))
-            if component is not None:
-                yield component
-        yield from _cyclonedx(_list(item.get("components")), depth + 1)
+            yield _component(item["purl"], item.get("name"), _source_property(item))
+        stack.extend(reversed(_list(item.get("components"))))
 
 
-def _component(text: str, name: Any) -> Component | None:
-    if not text.startswith("pkg:"):
-        return None
-    return Component(text=text, name=str(name) if name else text)
+def _component(text: str, name: Any, source: str | None) -> Component:
+    """Every purl the SBOM states, well-formed or not: one that does not parse is reported
+    by the deny check (and matched by name), never dropped unseen."""
+    return Component(text=text, name=str(name) if name else text, source=source)
+
+
+def _source_property(item: Mapping[str, Any]) -> str | None:
+    for prop in _list(item.get("properties")):
+        if (isinstance(prop, dict) and prop.get("name") in SOURCE_PACKAGE_PROPERTIES
+                and isinstance(prop.get("value"), str) and prop["value"].strip()):
+            return str(prop["value"]).strip()
+    return None
 
 
 # --------------------------------------------------------------------------------- helpers
