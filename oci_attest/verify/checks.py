@@ -303,7 +303,7 @@ def denied_match(rule: DeniedComponent, purl: PackageURL, *,
     if purl.type.lower() != rule.purl.type.lower():
         return None
     namespace_differs = (bool(rule.purl.namespace)
-                         and (purl.namespace or "").lower() != rule.purl.namespace.lower())
+                         and (purl.namespace or "").lower() != (rule.purl.namespace or "").lower())
     if namespace_differs and (purl.namespace or purl.type.lower() not in _DISTRO_TYPES):
         return None
     if _norm_name(purl.type, rule.purl.name) not in _names(purl, source):
