@@ -18,6 +18,7 @@ from packageurl import PackageURL
 from oci_attest.verify.policy import (
     DeniedComponent,
     ProvenancePolicy,
+    certificate_repository,
     format_duration,
     normalize_repository,
     ref_allowed,
@@ -114,7 +115,11 @@ def check_source_signer(provenance: Provenance, examined: Examined) -> CheckResu
     signer_repo = evidence.signer.get("source_repository_uri")
     if signer_repo is None or not provenance.sources:
         return None
-    expected = normalize_repository(signer_repo)
+    expected = certificate_repository(signer_repo)
+    if expected is None:
+        return _result("provenance.source-signer", False,
+                       f"the signing certificate's source repository {signer_repo!r} is not a "
+                       f"plain https://HOST/OWNER/NAME URL", examined)
     for claim in provenance.sources:
         if normalize_repository(claim.repository) != expected:
             return _result("provenance.source-signer", False,

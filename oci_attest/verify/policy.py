@@ -90,7 +90,7 @@ class IdentityRule:
             return f"identity {identity.subject!r} does not match /{self.subject_regexp}/"
         if self.source_repository is not None:
             actual = identity.get("source_repository_uri")
-            if actual is None or normalize_repository(actual) != normalize_repository(
+            if actual is None or certificate_repository(actual) != normalize_repository(
                     self.source_repository):
                 return (f"certificate source repository is {actual!r}, not "
                         f"{self.source_repository!r}")
@@ -141,17 +141,55 @@ def normalize_repository(text: str) -> str:
     return value.lower()
 
 
+_SEGMENT = r"[A-Za-z0-9_.-]+"
+_CERT_REPOSITORY = re.compile(rf"https://(?P<host>[A-Za-z0-9.-]+(?::\d+)?)"
+                              rf"/(?P<path>{_SEGMENT}(?:/{_SEGMENT})+)")
+_CERT_SIGNER = re.compile(r"https://(?P<host>[A-Za-z0-9.-]+(?::\d+)?)/(?P<path>[^?#@\s]+)"
+                          r"(?:@(?P<ref>[^?#@\s]+))?")
+
+
+def certificate_repository(uri: str) -> str | None:
+    """``host/owner/name`` (lowercase) from a certificate's source-repository URI, or None.
+
+    The certificate side is parsed strictly, unlike what a person writes in a policy: exactly
+    ``https://HOST/OWNER/NAME`` (GitLab: more path segments), nothing after it. Normalising it
+    the lenient way would accept ``https://github.com/acme/widget@evil``, ``…#x``, ``…?x=``,
+    ``…/`` and ``….git`` for ``acme/widget``. Case is folded: GitHub and GitLab treat
+    repository paths case-insensitively.
+    """
+    match = _CERT_REPOSITORY.fullmatch(uri)
+    if match is None:
+        return None
+    segments = match.group("path").split("/")
+    if segments[-1].lower().endswith(".git") or any(s in (".", "..") for s in segments):
+        return None
+    return f"{match.group('host')}/{match.group('path')}".lower()
+
+
 def signer_workflow_matches(expected: str, signer_uri: str) -> bool:
     """``org/repo/.github/workflows/x.yml`` matches ``https://github.com/org/repo/...x.yml@ref``.
 
     With ``@ref`` in ``expected`` the ref must match too; without, any ref does (as in
-    ``gh attestation verify --signer-workflow``).
+    ``gh attestation verify --signer-workflow``). Host, owner and repository compare
+    case-insensitively (as the forge does); the workflow path is compared exactly, since
+    ``RELEASE.yml`` and ``release.yml`` are two different files. The certificate's URI is
+    parsed strictly: a query, fragment or second ``@`` is a mismatch.
     """
-    expected_path, _, expected_ref = expected.partition("@")
-    actual_path, _, actual_ref = signer_uri.partition("@")
-    if normalize_repository(expected_path) != normalize_repository(actual_path):
+    match = _CERT_SIGNER.fullmatch(signer_uri)
+    if match is None:
         return False
-    return not expected_ref or expected_ref == actual_ref
+    expected_path, _, expected_ref = expected.strip().partition("@")
+    wanted = re.sub(r"^https?://", "", expected_path).split("/")
+    if not ("." in wanted[0] or ":" in wanted[0] or wanted[0] == "localhost"):
+        wanted = ["github.com", *wanted]
+    actual = [match.group("host"), *match.group("path").split("/")]
+    if len(wanted) != len(actual) or len(actual) < 4:
+        return False
+    if [w.lower() for w in wanted[:3]] != [a.lower() for a in actual[:3]]:
+        return False
+    if wanted[3:] != actual[3:]:
+        return False
+    return not expected_ref or expected_ref == (match.group("ref") or "")
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -495,19 +533,49 @@ def _check_identity(rule: IdentityRule, where: str, *, flag_names: bool = False)
         raise PolicyError(f"{where}: give an issuer or an issuer regexp, not both")
     if rule.subject is not None and rule.subject_regexp is not None:
         raise PolicyError(f"{where}: give a subject or a subject regexp, not both")
+    error = UsageError if flag_names else PolicyError
+    issuer_probe = matches_anything(rule.issuer_regexp)
+    if issuer_probe is not None:
+        name = "--certificate-oidc-issuer-regexp" if flag_names else "issuerRegexp"
+        raise error(f"{where}: {name} /{rule.issuer_regexp}/ does not pin a signer: it "
+                    f"matches {issuer_probe!r}", hint="anchor it to your issuer's URL")
+    subject_pins = rule.subject is not None or (rule.subject_regexp is not None
+                                                and matches_anything(rule.subject_regexp) is None)
     if rule.issuer is None and rule.issuer_regexp is None:
         what = ("--certificate-oidc-issuer or --certificate-oidc-issuer-regexp" if flag_names
                 else "issuer or issuerRegexp")
-        raise (UsageError if flag_names else PolicyError)(
-            f"{where}: a trusted identity needs {what}",
-            hint="without it any OIDC provider's certificate could match")
-    if (rule.subject is None and rule.subject_regexp is None
+        raise error(f"{where}: a trusted identity needs {what}",
+                    hint="without it any OIDC provider's certificate could match")
+    if rule.subject_regexp is not None and not subject_pins and (
+            rule.source_repository is None and rule.signer_workflow is None):
+        name = "--certificate-identity-regexp" if flag_names else "subjectRegexp"
+        raise error(f"{where}: {name} /{rule.subject_regexp}/ does not pin a signer: it "
+                    f"matches {matches_anything(rule.subject_regexp)!r}",
+                    hint="anchor it to your repository or workflow, as an empty identity "
+                         "would not be accepted either")
+    if (not subject_pins
             and rule.source_repository is None and rule.signer_workflow is None):
         what = ("--certificate-identity or --certificate-identity-regexp" if flag_names
                 else "subject, subjectRegexp, sourceRepository or signerWorkflow")
-        raise (UsageError if flag_names else PolicyError)(
-            f"{where}: a trusted identity needs {what}",
-            hint="without it every signer of that issuer would be trusted")
+        raise error(f"{where}: a trusted identity needs {what}",
+                    hint="without it every signer of that issuer would be trusted")
+
+
+#: Values no real identity or issuer pattern should accept: a regexp that matches one of them
+#: matches (nearly) anything, so it pins nothing.
+_PROBES = ("", "x", "attacker@evil.invalid", "https://evil.invalid/attacker/repo/.github/"
+           "workflows/pwn.yml@refs/heads/main", "https://evil.invalid")
+
+
+def matches_anything(regexp: str | None) -> str | None:
+    """The first probe value ``regexp`` fully matches (so it does not pin anyone), else None."""
+    if regexp is None:
+        return None
+    try:
+        compiled = re.compile(regexp)
+    except re.error:
+        return None  # reported by the caller that compiles it
+    return next((p for p in _PROBES if compiled.fullmatch(p)), None)
 
 
 def _regexp(text: str | None, where: str) -> str | None:
