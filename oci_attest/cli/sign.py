@@ -11,6 +11,7 @@ import click
 
 from oci_attest._internal import strict_json
 from oci_attest._internal.files import write_bytes_atomic
+from oci_attest._internal.text import safe
 from oci_attest.cli.common import format_option, progress_printer
 from oci_attest.errors import InputError, VerificationFailed
 from oci_attest.reference import parse_reference
@@ -111,7 +112,7 @@ def attach(image: str, bundles: tuple[str, ...], layout: str, output_format: str
             written["referrer"] = attach_referrer(client, pinned, raw, predicate_type).digest
         if layout in ("cosign", "both"):
             written["cosign-att"] = attach_cosign_att(client, pinned, raw, predicate_type).digest
-        progress(f"attached {name} ({predicate_type}) to {pinned.pinned()}")
+        progress(f"attached {name} ({safe(predicate_type)}) to {pinned.pinned()}")
         results.append({"bundle": name, "predicateType": predicate_type, "written": written})
     if output_format == "json":
         click.echo(json.dumps({"image": pinned.pinned(), "attached": results}, indent=2))
