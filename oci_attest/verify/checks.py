@@ -60,7 +60,33 @@ def provenance_checks(policy: ProvenancePolicy, provenance: Provenance, examined
         results.append(check_base_pinned(provenance, examined))
     if policy.max_age is not None:
         results.append(check_max_age(policy, provenance, examined, now))
+    if policy.build_types or policy.default_build_types:
+        results.append(check_build_type(policy, provenance, examined))
     return [r for r in results if r is not None]
+
+
+def check_build_type(policy: ProvenancePolicy, provenance: Provenance,
+                     examined: Examined) -> CheckResult:
+    """Only the listed build types; for images by default only attest's own image build,
+    since other build types (``attest provenance``'s among them) record materials their
+    signer did not see the build use."""
+    allowed = policy.build_types or policy.default_build_types
+    default = not policy.build_types
+    build_type = provenance.build_type
+    if build_type is None:
+        return _result("provenance.build-type", False,
+                       "provenance records no buildType (buildDefinition.buildType)", examined)
+    if build_type in allowed:
+        return _result("provenance.build-type", True,
+                       f"buildType {build_type} is allowed"
+                       + (" (the default for images: attest's own build)" if default else ""),
+                       examined)
+    hint = ("; by default an image's provenance must come from attest's own build: list the "
+            "build types you accept in provenance.buildTypes or with --build-type"
+            if default else "")
+    return _result("provenance.build-type", False,
+                   f"buildType {build_type} is not allowed ({', '.join(allowed)}){hint}",
+                   examined)
 
 
 def check_builder_id(allowed: Sequence[str], provenance: Provenance,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from packageurl import PackageURL
 
+from oci_attest import buildtypes
 from oci_attest.errors import InputError, UsageError
 from oci_attest.verify.identity import SignerIdentity
 
@@ -205,6 +206,12 @@ class ProvenancePolicy:
     max_age: timedelta | None = None
     signer_consistency: bool = True
     require_secret_scan: bool = False
+    #: Allowed ``buildDefinition.buildType`` values (``buildTypes``, ``--build-type``).
+    build_types: tuple[str, ...] = ()
+    #: Applied when ``build_types`` is not configured: for images, attest's own build type
+    #: (see :func:`for_images`). Checked on every provenance that is judged, but it is a
+    #: default, not a configured rule: it does not by itself require provenance.
+    default_build_types: tuple[str, ...] = ()
 
     def configured_rules(self) -> tuple[str, ...]:
         """The check name of every rule this policy configures, beyond the default signer
@@ -220,6 +227,7 @@ class ProvenancePolicy:
             "provenance.base-image-registries": bool(self.allowed_base_registries),
             "provenance.base-images-pinned": self.require_pinned_base_images,
             "provenance.max-age": self.max_age is not None,
+            "provenance.build-type": bool(self.build_types),
         }
         return tuple(name for name, configured in rules.items() if configured)
 
@@ -294,6 +302,8 @@ class Policy:
                 "maxAge": format_duration(self.provenance.max_age)
                 if self.provenance.max_age is not None else None,
                 "signerConsistency": self.provenance.signer_consistency,
+                "buildTypes": list(self.provenance.build_types
+                                   or self.provenance.default_build_types),
             },
             "sbom": {"required": self.sbom.required,
                      "predicateTypes": list(self.sbom.predicate_types),
@@ -323,6 +333,7 @@ class PolicyFlags:
     max_age: str | None = None
     require_sbom: bool | None = None
     deny_components: tuple[str, ...] = ()
+    build_types: tuple[str, ...] = ()
     trusted_root: Path | None = None
     trust_config: Path | None = None
     offline: bool | None = None
@@ -385,6 +396,7 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         require_pinned_base_images=_pick(flags.require_pinned_base_images,
                                           provenance.require_pinned_base_images),
         max_age=max_age,
+        build_types=(*provenance.build_types, *flags.build_types),
     )
     sbom = replace(
         base.sbom,
@@ -406,6 +418,17 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
                   source=source)
 
 
+def for_images(policy: Policy) -> Policy:
+    """The policy as it applies to an image: unless build types are configured, a provenance
+    must be of attest's own image build type. Provenance that ``attest provenance`` wrote for
+    an image built elsewhere (or that another tool wrote) records materials attest never saw
+    used; a verifier accepts it only by listing its build type."""
+    if policy.provenance.build_types:
+        return policy
+    return replace(policy, provenance=replace(policy.provenance,
+                                              default_build_types=(buildtypes.IMAGE,)))
+
+
 def _pick(flag: bool | None, current: bool) -> bool:
     return current if flag is None else flag
 
@@ -418,7 +441,7 @@ _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_re
                   "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
                     "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
-                    "signerConsistency")
+                    "signerConsistency", "buildTypes")
 _BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
 _SBOM_KEYS = ("required", "predicateTypes", "deny")
 _DENY_KEYS = ("purl", "versions", "reason")
@@ -613,6 +636,7 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
                                          "provenance.signerConsistency"),
         require_secret_scan=where.boolean(document.get("requireSecretScan", False),
                                           "provenance.requireSecretScan"),
+        build_types=where.rule_strings(document, "buildTypes", "provenance.buildTypes"),
     )
 
 
