@@ -41,6 +41,7 @@ from oci_attest.verify.statements import (
     parse_statement,
     read_provenance,
     sbom_components,
+    sbom_format,
 )
 from oci_attest.verify.trust import TrustMaterial
 
@@ -177,6 +178,14 @@ def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], p
                        f"is no verified SBOM for {target} to check them against"))
         for examined_sbom in _distinct(sboms):
             assert examined_sbom.statement is not None
+            if sbom_format(examined_sbom.statement) is None:
+                checks.append(CheckResult(
+                    name="sbom.denied-components", passed=False,
+                    reason=f"could not be evaluated: the SBOM ({examined_sbom.predicate_type}) "
+                           f"is neither CycloneDX nor SPDX JSON, so its components cannot be "
+                           f"read", attestation=examined_sbom.location,
+                    identity=examined_sbom.signer))
+                continue
             components = list(sbom_components(examined_sbom.statement))
             checks.append(check_denied_components(policy.sbom.deny, components, examined_sbom))
     return Verdict(target=target_name, digest=str(target), checks=tuple(checks),

@@ -455,10 +455,28 @@ def load_policy(path: Path) -> Policy:
     except OSError as error:
         raise InputError(f"cannot read policy {path}: {error.strerror}") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         raise PolicyError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
     return parse_policy(document, source=str(path), base_dir=path.parent)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML
+    keeps the last silently, so a second ``provenance:`` would switch off every rule of the
+    first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_policy(document: Any, *, source: str, base_dir: Path | None = None) -> Policy:

@@ -93,7 +93,7 @@ def read_provenance(statement: Statement) -> Provenance:
     for index, dep in enumerate(dependencies):
         uri = _str(dep.get("uri")) or ""
         digests = _mapping(dep.get("digest"))
-        if uri.startswith("git+") or "gitCommit" in digests:
+        if uri[:4].lower() == "git+" or "gitCommit" in digests:
             repository, ref = _split_git_uri(uri)
             if repository:
                 sources.append(SourceClaim(repository, ref, _str(digests.get("gitCommit"))
@@ -144,13 +144,20 @@ def _read_v02(predicate: Mapping[str, Any]) -> Provenance:
 
 
 def _image_dependency(dep: Mapping[str, Any]) -> ImageDependency | None:
+    """An image material, recognised by its *parsed* purl type: ``pkg:Docker/…``,
+    ``pkg://docker/…`` and ``pkg:/oci/…`` are images too, and base-image rules must see
+    them. A ``pkg:`` URI that does not parse may be an image: it is kept as one of unknown
+    origin and without digest, so those rules fail on it rather than never looking."""
     uri = _str(dep.get("uri")) or ""
-    if not (uri.startswith("pkg:docker/") or uri.startswith("pkg:oci/")):
+    if uri[:4].lower() != "pkg:":
         return None
     try:
-        purl = PackageURL.from_string(uri)
+        purl = PackageURL.from_string("pkg:" + uri[4:])
     except ValueError:
-        return ImageDependency(uri=uri, name=uri, registry=None, digest=None, written=None)
+        return ImageDependency(uri=uri, name=uri, registry=None, digest=None,
+                               written=_str(dep.get("name")))
+    if purl.type.lower() not in ("docker", "oci"):
+        return None
     registry, name = _image_registry(purl)
     digests = _mapping(dep.get("digest"))
     digest = _str(digests.get("sha256"))
@@ -187,7 +194,7 @@ def registry_matches(allowed: str, registry: str) -> bool:
 
 def _split_git_uri(uri: str) -> tuple[str, str | None]:
     """``git+https://host/org/repo@refs/heads/main`` -> (``https://host/org/repo``, ref)."""
-    value = uri.removeprefix("git+")
+    value = uri[4:] if uri[:4].lower() == "git+" else uri
     scheme, sep, rest = value.partition("://")
     body = rest if sep else value
     host_end = body.find("/")
@@ -218,6 +225,18 @@ class Component:
             return PackageURL.from_string(self.text)
         except ValueError:
             return None
+
+
+def sbom_format(statement: Statement) -> str | None:
+    """``CycloneDX`` or ``SPDX`` when the predicate is one attest can read, else None (a deny
+    rule cannot be evaluated on it, and must not pass as "nothing denied")."""
+    predicate = statement.predicate
+    if isinstance(predicate.get("components"), list) or predicate.get("bomFormat") == "CycloneDX":
+        return "CycloneDX"
+    if isinstance(predicate.get("packages"), list) or isinstance(predicate.get("spdxVersion"),
+                                                                 str):
+        return "SPDX"
+    return None
 
 
 def sbom_components(statement: Statement) -> Iterator[Component]:
