@@ -106,3 +106,15 @@ def test_statement_with_two_subject_keys_is_not_evidence(signer):
                        ArtifactDigest.parse(DIGEST), policy, root(signer.stack))
     assert examined.rejection is not None
     assert "duplicate JSON key 'subject'" in examined.rejection
+
+
+def test_rekor_v2_entries_record_raw_der(signer):
+    """The local Rekor v2 writes the kind checked above, with the certificate as raw DER."""
+    bundle = json.loads(signer.sign(statement(DIGEST, provenance()), rekor_version=2))
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    assert (body["kind"], body["apiVersion"]) == ("hashedrekord", "0.0.2")
+    recorded = body["spec"]["hashedRekordV002"]["signature"]["verifier"]["x509Certificate"]
+    der = base64.b64decode(recorded["rawBytes"])
+    assert der == base64.b64decode(bundle["verificationMaterial"]["certificate"]["rawBytes"])
+    assert x509.load_der_x509_certificate(der)  # DER, not PEM: no byte of it may be dropped
