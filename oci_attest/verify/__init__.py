@@ -8,7 +8,8 @@ One module per step, data flowing one way::
                    certificate.py (shared types in evidence.py)
     identity.py    the signer of a certificate or key, as policies match it
     statements.py  read verified payloads: in-toto statements, provenance facts, SBOM components
-    policy.py      the policy model (YAML file + flags), strictly validated
+    policy.py      the policy model (YAML file + flags), strictly validated; loading in
+                   policy_file.py, identities in identity_rules.py, values in policy_values.py
     checks.py      one function per policy rule, each a CheckResult with its reason
     judge.py       examine every attestation, then run the checks -> Verdict
     image.py       resolve, discover (all layouts), judge; and --bundle files
