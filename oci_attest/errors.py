@@ -96,5 +96,8 @@ class SecretsFound(AttestError):
 
 
 def _one_line(text: str) -> str:
-    """Collapse whitespace so a message from a library never spans several log lines."""
-    return " ".join(text.split())
+    """Collapse whitespace so a message from a library never spans several log lines, and
+    escape the control characters that are left (an ESC sequence can rewrite earlier lines)."""
+    from oci_attest._internal.text import safe
+
+    return safe(" ".join(text.split()))

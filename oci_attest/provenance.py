@@ -181,6 +181,20 @@ def _timestamp(moment: datetime) -> str:
 
 #: The buildType of provenance written by ``attest provenance`` for builds attest did not run.
 ARTIFACT_BUILD_TYPE = "https://github.com/attest-build/attest/blob/main/docs/buildtype.md#artifact-v1"
+#: ``annotations.claimedBy`` of a material attest resolved itself when signing.
+CLAIMED_AT_SIGNING = "attest-provenance-at-signing-time"
+
+
+@dataclass(frozen=True)
+class OtherBuilder:
+    """What another builder recorded about its own build (buildx's provenance in its
+    metadata file): recorded as that builder's claims, never as attest's observations."""
+
+    tool: str
+    materials: list[dict[str, Any]]
+    builder_id: str | None = None
+    build_type: str | None = None
+    recorded_in: str | None = None
 
 
 def artifact_predicate(
@@ -192,10 +206,16 @@ def artifact_predicate(
     dockerfile: tuple[str, str] | None,
     finished: datetime,
     extra: Mapping[str, Any] | None = None,
+    other_builder: OtherBuilder | None = None,
 ) -> dict[str, Any]:
     """Provenance for artifacts built by something else in the same job (release files, or an
-    image built by buildx): attest vouches for the source, the CI run and the materials it can
-    see, not for the build steps themselves, and the buildType says so."""
+    image built by buildx): attest vouches for the source and the CI run it ran in, not for
+    the build steps, and the buildType says so.
+
+    Every other material is a claim, and says whose (``annotations.claimedBy``): the other
+    builder's own record when it has one (buildx's provenance), else what attest resolved
+    from the Dockerfile when signing, which the build may or may not have used.
+    """
     external: dict[str, Any] = {"source": source.uri, "artifacts": list(artifacts)}
     if extra:
         external.update(extra)
@@ -203,21 +223,36 @@ def artifact_predicate(
     source_dep = _source_dependency(source)
     if source_dep:
         dependencies.append(source_dep)
+    claimed: list[dict[str, Any]] = []
     if dockerfile:
-        dependencies.append({"uri": f"file:{dockerfile[0]}", "digest": {"sha256": dockerfile[1]},
-                             "name": "Dockerfile"})
-    dependencies += _image_dependencies(images, DEFAULT_PLATFORM)
+        claimed.append({"uri": f"file:{dockerfile[0]}", "digest": {"sha256": dockerfile[1]},
+                        "name": "Dockerfile"})
+    if other_builder is not None and other_builder.materials:
+        claimed += [dict(m, annotations={**m.get("annotations", {}),
+                                         "claimedBy": other_builder.tool})
+                    for m in other_builder.materials]
+    else:
+        claimed += _image_dependencies(images, DEFAULT_PLATFORM)
+    for dependency in claimed:
+        dependency.setdefault("annotations", {}).setdefault("claimedBy", CLAIMED_AT_SIGNING)
+    dependencies += claimed
     metadata: dict[str, Any] = {"finishedOn": _timestamp(finished)}
     if ci.invocation_id:
         metadata["invocationId"] = ci.invocation_id
+    internal: dict[str, Any] = {
+        "git": _git_facts(source),
+        "ci": {"platform": ci.platform, "runnerEnvironment": ci.runner_environment},
+    }
+    if other_builder is not None:
+        internal["otherBuilder"] = {k: v for k, v in {
+            "tool": other_builder.tool, "builderId": other_builder.builder_id,
+            "buildType": other_builder.build_type,
+            "recordedIn": other_builder.recorded_in}.items() if v is not None}
     return {
         "buildDefinition": {
             "buildType": ARTIFACT_BUILD_TYPE,
             "externalParameters": external,
-            "internalParameters": {
-                "git": _git_facts(source),
-                "ci": {"platform": ci.platform, "runnerEnvironment": ci.runner_environment},
-            },
+            "internalParameters": internal,
             "resolvedDependencies": dependencies,
         },
         "runDetails": {

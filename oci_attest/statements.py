@@ -9,6 +9,7 @@ CycloneDX predicate invalid against its schema.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from google.protobuf import json_format
 from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
 from in_toto_attestation.v1.statement import Statement as InTotoStatement
 
+from oci_attest._internal import strict_json
 from oci_attest.errors import InputError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -92,7 +94,10 @@ def parse_statement(payload: bytes,
     if payload_type is not None and payload_type != IN_TOTO_PAYLOAD_TYPE:
         raise StatementError(f"payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD_TYPE}")
     try:
-        document = json.loads(payload)
+        document = strict_json.loads(payload)
+    except strict_json.DuplicateKeyError as error:
+        raise StatementError(f"statement is ambiguous: {error} (readers disagree on which "
+                             f"one counts)") from None
     except (ValueError, RecursionError):
         raise StatementError("statement is not valid JSON") from None
     if not isinstance(document, dict):
@@ -108,8 +113,7 @@ def parse_statement(payload: bytes,
         digests = item.get("digest") if isinstance(item, dict) else None
         if not isinstance(digests, dict) or not digests:
             raise StatementError("statement has a subject without a digest")
-        subjects.append((str(item.get("name", "")),
-                         {str(k).lower(): str(v) for k, v in digests.items()}))
+        subjects.append((str(item.get("name", "")), _digest_set(digests)))
     predicate_type = document.get("predicateType")
     if not isinstance(predicate_type, str) or not predicate_type:
         raise StatementError("statement has no predicateType")
@@ -118,3 +122,21 @@ def parse_statement(payload: bytes,
         raise StatementError("statement predicate is not an object")
     return ParsedStatement(type=str(kind), subjects=tuple(subjects),
                            predicate_type=predicate_type, predicate=predicate)
+
+
+_ALGORITHM = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def _digest_set(digests: Mapping[str, Any]) -> dict[str, str]:
+    """A subject's digests, exactly as in-toto defines them: lowercase algorithm names, string
+    values. ``SHA256`` is refused rather than folded: folding would let ``sha256`` and
+    ``SHA256`` name two different images in one subject, one for each kind of reader."""
+    result: dict[str, str] = {}
+    for algorithm, value in digests.items():
+        if not _ALGORITHM.fullmatch(algorithm):
+            raise StatementError(f"subject digest algorithm {algorithm[:40]!r} is not a "
+                                 f"lowercase name (write e.g. 'sha256')")
+        if not isinstance(value, str) or not value:
+            raise StatementError(f"subject digest {algorithm} is not a non-empty string")
+        result[algorithm] = value
+    return result

@@ -19,7 +19,14 @@ from typing import Any
 import yaml
 
 from oci_attest.errors import InputError
-from oci_attest.verify.policy import Policy, PolicyFlags, combine, load_policy, parse_duration
+from oci_attest.verify.policy import (
+    Policy,
+    PolicyFlags,
+    combine,
+    for_images,
+    load_policy,
+    parse_duration,
+)
 from oci_attest.verify.policy import parse_policy as parse_verify_policy
 
 _TOP_KEYS = frozenset({"policies", "exemptNamespaces", "unmatchedImages", "registryCredentials",
@@ -147,7 +154,7 @@ def _policy(source: str, base_dir: Path, number: int, item: Any) -> AdmitPolicy:
         raise InputError(f"{source}: {where}.policy must be a policy file path or an inline "
                          "attest verify policy mapping")
     # combine() validates what a policy needs to mean anything (a trusted signer, above all).
-    policy = combine(policy, PolicyFlags())
+    policy = for_images(combine(policy, PolicyFlags()))
     return AdmitPolicy(name=name, images=images, namespaces=namespaces, policy=policy,
                        digest=digest, enforce=mode == "enforce")
 

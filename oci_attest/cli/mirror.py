@@ -70,7 +70,7 @@ def mirror(src: str | None, dst: str | None, config_file: Path | None, dry_run: 
         raise UsageError("give SRC and DST (or --config FILE)",
                          hint="attest mirror docker.io/library/nginx:1.27 "
                               "registry.internal/mirror/nginx")
-    policy, key = build_policy(params) if _verifying(params) else (None, None)
+    policy, key = build_policy(params, image=True) if _verifying(params) else (None, None)
     try:
         result = mirror_image(src, dst, policy=policy, key=key, signing=signing,
                               platform=platform, progress=say,
@@ -95,7 +95,7 @@ def _sync(config_file: Path, dry_run: bool, signing: Any, params: dict[str, Any]
           output_format: str) -> None:
     from oci_attest.mirror import mirror_image
     from oci_attest.mirror.sync import load_config, plan
-    from oci_attest.verify.policy import combine, load_policy
+    from oci_attest.verify.policy import combine, for_images, load_policy
 
     say = progress_printer()
     entries = load_config(config_file)
@@ -109,7 +109,8 @@ def _sync(config_file: Path, dry_run: bool, signing: Any, params: dict[str, Any]
                 click.echo(f"{action}: {item.entry.source}:{item.tag} -> "
                            f"{item.entry.destination}:{item.tag} ({item.upstream_digest})")
         return
-    base_policy, key = build_policy(params) if _verifying(params) else (None, None)
+    base_policy, key = (build_policy(params, image=True) if _verifying(params)
+                        else (None, None))
     failures: list[AttestError] = []
     results = []
     for item in planned:
@@ -120,7 +121,7 @@ def _sync(config_file: Path, dry_run: bool, signing: Any, params: dict[str, Any]
         if item.entry.policy is not None:
             from oci_attest.verify.policy import PolicyFlags
 
-            policy = combine(load_policy(item.entry.policy), PolicyFlags())
+            policy = for_images(combine(load_policy(item.entry.policy), PolicyFlags()))
         try:
             results.append(mirror_image(
                 f"{item.entry.source}:{item.tag}", f"{item.entry.destination}:{item.tag}",

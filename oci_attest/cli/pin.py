@@ -93,7 +93,7 @@ def _policy_given(params: dict[str, Any]) -> bool:
 def _verifier(params: dict[str, Any]) -> Any:
     from oci_attest.verify.image import trust_for, verify_image
 
-    policy, key = build_policy(params)
+    policy, key = build_policy(params, image=True)
     trust = trust_for(policy)
 
     def verify(pinned: str) -> str | None:

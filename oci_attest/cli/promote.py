@@ -37,7 +37,7 @@ def promote(src: str, dst: str, **params: Any) -> None:
     from oci_attest.verify.report import render_json, render_text
 
     output_format = params.pop("output_format")
-    policy, key = build_policy(params)
+    policy, key = build_policy(params, image=True)
     say = progress_printer()
     try:
         promotion = run_promotion(src, dst, policy, key=key, progress=say)

@@ -2,30 +2,37 @@
 
 Release files (tarballs, wheels, binaries) get ``<file>.sigstore.json`` next to them, the
 layout ``gh attestation verify --bundle`` and ``attest verify --bundle`` read. An image built by
-buildx gets its statement attached to the registry like ``attest build``'s.
+buildx gets its statement attached to the registry like ``attest build``'s. The buildType
+(``…#artifact-v1``, docs/buildtype.md) says attest did not run the build: materials are
+recorded as claims of the other builder (buildx's own provenance when its metadata file has
+one), and verifiers accept it for images only when their policy lists that build type.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from oci_attest._internal import strict_json
 from oci_attest._internal.files import write_bytes_atomic
 from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
 from oci_attest.collect.builder import detect_ci
 from oci_attest.collect.materials import ExternalImage, parse_dockerfile, resolve_images
 from oci_attest.collect.source import collect_source
 from oci_attest.errors import InputError, UsageError
-from oci_attest.provenance import artifact_predicate
+from oci_attest.provenance import OtherBuilder, artifact_predicate
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry.client import RegistryClient
 from oci_attest.registry.layouts import attach_cosign_att, attach_referrer
 from oci_attest.statements import SLSA_PROVENANCE_V1, Subject, make_statement
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _file_digest(path: Path) -> str:
@@ -36,17 +43,58 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _buildx_images(path: Path) -> list[str]:
-    """Images named in a ``docker buildx build --metadata-file`` document."""
+def _buildx_metadata(path: Path) -> tuple[list[str], OtherBuilder]:
+    """Images named in a ``docker buildx build --metadata-file`` document, and what buildx
+    recorded about its build (``buildx.build.provenance``, when buildx wrote one)."""
     try:
-        metadata = json.loads(path.read_text())
+        metadata = strict_json.loads(path.read_bytes())
         digest = metadata["containerimage.digest"]
         names = str(metadata["image.name"]).split(",")
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path} is not a buildx metadata file ({error})",
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            raise ValueError(f"containerimage.digest {str(digest)[:80]!r} is not sha256:<hex>")
+        other = _buildx_provenance(metadata.get("buildx.build.provenance"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise InputError(f"{path} is not a usable buildx metadata file ({error})",
                          hint="write it with `docker buildx build --metadata-file FILE --push`"
                          ) from None
-    return [f"{parse_reference(n.strip()).name}@{digest}" for n in names if n.strip()]
+    return [f"{parse_reference(n.strip()).name}@{digest}" for n in names if n.strip()], other
+
+
+def _buildx_provenance(document: Any) -> OtherBuilder:
+    """buildx's own provenance (SLSA v0.2 ``materials`` or v1 ``resolvedDependencies``): only
+    uri, digest and name of each material are kept, each checked for type."""
+    if document is None:
+        return OtherBuilder(tool="buildx", materials=[])
+    if not isinstance(document, dict):
+        raise ValueError("buildx.build.provenance is not an object")
+    definition = document.get("buildDefinition")
+    if isinstance(definition, dict):  # SLSA v1
+        raw = definition.get("resolvedDependencies", [])
+        build_type = definition.get("buildType")
+        run = document.get("runDetails")
+        builder = run.get("builder") if isinstance(run, dict) else None
+    else:  # SLSA v0.2
+        raw = document.get("materials", [])
+        build_type = document.get("buildType")
+        builder = document.get("builder")
+    builder_id = builder.get("id") if isinstance(builder, dict) else None
+    if not isinstance(raw, list):
+        raise ValueError("buildx.build.provenance materials are not a list")
+    materials = []
+    for index, item in enumerate(raw):
+        uri = item.get("uri") if isinstance(item, dict) else None
+        digests = item.get("digest", {}) if isinstance(item, dict) else None
+        if not isinstance(uri, str) or not isinstance(digests, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
+            raise ValueError(f"buildx.build.provenance material {index} is malformed")
+        material: dict[str, Any] = {"uri": uri, "digest": dict(digests)}
+        if isinstance(item.get("name"), str):
+            material["name"] = item["name"]
+        materials.append(material)
+    return OtherBuilder(tool="buildx", materials=materials,
+                        builder_id=builder_id if isinstance(builder_id, str) else None,
+                        build_type=build_type if isinstance(build_type, str) else None,
+                        recorded_in="buildx.build.provenance")
 
 
 @click.command()
@@ -85,8 +133,11 @@ def provenance(subjects: tuple[str, ...], images: tuple[str, ...], buildx_metada
       attest provenance --buildx-metadata meta.json -f Dockerfile
     """
     progress = progress_printer()
-    image_refs = list(images) + (_buildx_images(Path(buildx_metadata)) if buildx_metadata
-                                 else [])
+    image_refs = list(images)
+    other_builder: OtherBuilder | None = None
+    if buildx_metadata:
+        built, other_builder = _buildx_metadata(Path(buildx_metadata))
+        image_refs += built
     if not subjects and not image_refs:
         raise UsageError("nothing to describe", hint="pass --subject FILE or --image REF")
     ci = detect_ci()
@@ -112,7 +163,7 @@ def provenance(subjects: tuple[str, ...], images: tuple[str, ...], buildx_metada
         dockerfile_facts = (dockerfile, facts.sha256)
     predicate = artifact_predicate(
         source=source, ci=ci, artifacts=[s.name for s in statement_subjects], images=materials,
-        dockerfile=dockerfile_facts, finished=datetime.now(UTC))
+        dockerfile=dockerfile_facts, finished=datetime.now(UTC), other_builder=other_builder)
     statement = make_statement(statement_subjects, SLSA_PROVENANCE_V1, predicate)
     out_dir = Path(output) if output else None
     first = Path(subjects[0]) if subjects else None

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
+from oci_attest._internal import strict_json
 from oci_attest._internal.files import write_bytes_atomic
+from oci_attest._internal.text import safe
 from oci_attest.cli.common import format_option, progress_printer
 from oci_attest.errors import InputError, VerificationFailed
 from oci_attest.reference import parse_reference
@@ -110,7 +112,7 @@ def attach(image: str, bundles: tuple[str, ...], layout: str, output_format: str
             written["referrer"] = attach_referrer(client, pinned, raw, predicate_type).digest
         if layout in ("cosign", "both"):
             written["cosign-att"] = attach_cosign_att(client, pinned, raw, predicate_type).digest
-        progress(f"attached {name} ({predicate_type}) to {pinned.pinned()}")
+        progress(f"attached {name} ({safe(predicate_type)}) to {pinned.pinned()}")
         results.append({"bundle": name, "predicateType": predicate_type, "written": written})
     if output_format == "json":
         click.echo(json.dumps({"image": pinned.pinned(), "attached": results}, indent=2))
@@ -120,8 +122,14 @@ def attach(image: str, bundles: tuple[str, ...], layout: str, output_format: str
 
 def _statement_of_bundle(path: Path, raw: bytes) -> ParsedStatement:
     try:
-        bundle = json.loads(raw)
-        payload = base64.b64decode(bundle["dsseEnvelope"]["payload"])
+        bundle = strict_json.loads(raw)
+    except strict_json.DuplicateKeyError as error:
+        raise InputError(f"{path} is ambiguous: {error}; refusing to attach it",
+                         hint="a bundle or statement must name each key once") from None
+    except (ValueError, RecursionError):
+        bundle = None
+    try:
+        payload = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise InputError(f"{path} is not a Sigstore bundle holding a DSSE envelope",
                          hint="pass the .sigstore.json files written by attest sign/build"

@@ -76,6 +76,9 @@ _OPTIONS: list[Callable[[F], F]] = [
                  help="Maximum age of the provenance (30d, 12h, 1w2d)."),
     click.option("--require-sbom", is_flag=True, default=None,
                  help="A verified SBOM attestation must be present."),
+    click.option("--build-type", "build_types", multiple=True, metavar="URI",
+                 help="Allowed provenance buildType (repeatable). Default for images: attest's "
+                      "own image build type only (see docs/buildtype.md)."),
     click.option("--deny-component", "deny_components", multiple=True,
                  metavar="PURL[@vers:RANGE]",
                  help="Component the SBOM must not contain, e.g. "
@@ -91,9 +94,10 @@ def verification_options(func: F) -> F:
     return func
 
 
-def build_policy(params: dict[str, Any]) -> tuple[Policy, PublicKey | None]:
-    """The effective policy (file + flags) and the managed key, from click's parameters."""
-    from oci_attest.verify.policy import PolicyFlags, combine, load_policy
+def build_policy(params: dict[str, Any], *, image: bool) -> tuple[Policy, PublicKey | None]:
+    """The effective policy (file + flags) and the managed key, from click's parameters;
+    ``image`` adds the defaults that apply to images (attest's own build type)."""
+    from oci_attest.verify.policy import PolicyFlags, combine, for_images, load_policy
 
     key = _read_key(params.get("key_file"))
     policy_file = params.get("policy_file")
@@ -116,11 +120,13 @@ def build_policy(params: dict[str, Any]) -> tuple[Policy, PublicKey | None]:
         max_age=params.get("max_age"),
         require_sbom=params.get("require_sbom"),
         deny_components=tuple(params.get("deny_components") or ()),
+        build_types=tuple(params.get("build_types") or ()),
         trusted_root=params.get("trusted_root"),
         trust_config=params.get("trust_config"),
         offline=params.get("offline"),
     )
-    return combine(base, flags, key_given=key is not None), key
+    policy = combine(base, flags, key_given=key is not None)
+    return (for_images(policy) if image else policy), key
 
 
 def _read_key(path: Path | None) -> PublicKey | None:
@@ -208,7 +214,7 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
                          "digest")
     if bundles and platform:
         raise UsageError("--platform applies to an IMAGE, not to --bundle files")
-    policy, key = build_policy(params)
+    policy, key = build_policy(params, image=not bundles)
     if bundles:
         verdict = verify_bundle_files(list(bundles), _target_digest(digest, artifact), policy,
                                       key=key)

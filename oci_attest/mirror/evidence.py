@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from oci_attest import __version__
+from oci_attest.buildtypes import MIRROR
 from oci_attest.collect.builder import CiFacts
 
 #: The buildType of mirror provenance (docs/buildtype.md#mirror-v1).
-MIRROR_BUILD_TYPE = "https://github.com/attest-build/attest/blob/main/docs/buildtype.md#mirror-v1"
+MIRROR_BUILD_TYPE = MIRROR
 
 
 def mirror_predicate(*, upstream: str, upstream_digest: str, destination: str,

@@ -7,6 +7,8 @@ policy that passes on silence is easily satisfied by an attacker who stays silen
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,7 @@ from packageurl import PackageURL
 from oci_attest.verify.policy import (
     DeniedComponent,
     ProvenancePolicy,
+    certificate_repository,
     format_duration,
     normalize_repository,
     ref_allowed,
@@ -57,7 +60,33 @@ def provenance_checks(policy: ProvenancePolicy, provenance: Provenance, examined
         results.append(check_base_pinned(provenance, examined))
     if policy.max_age is not None:
         results.append(check_max_age(policy, provenance, examined, now))
+    if policy.build_types or policy.default_build_types:
+        results.append(check_build_type(policy, provenance, examined))
     return [r for r in results if r is not None]
+
+
+def check_build_type(policy: ProvenancePolicy, provenance: Provenance,
+                     examined: Examined) -> CheckResult:
+    """Only the listed build types; for images by default only attest's own image build,
+    since other build types (``attest provenance``'s among them) record materials their
+    signer did not see the build use."""
+    allowed = policy.build_types or policy.default_build_types
+    default = not policy.build_types
+    build_type = provenance.build_type
+    if build_type is None:
+        return _result("provenance.build-type", False,
+                       "provenance records no buildType (buildDefinition.buildType)", examined)
+    if build_type in allowed:
+        return _result("provenance.build-type", True,
+                       f"buildType {build_type} is allowed"
+                       + (" (the default for images: attest's own build)" if default else ""),
+                       examined)
+    hint = ("; by default an image's provenance must come from attest's own build: list the "
+            "build types you accept in provenance.buildTypes or with --build-type"
+            if default else "")
+    return _result("provenance.build-type", False,
+                   f"buildType {build_type} is not allowed ({', '.join(allowed)}){hint}",
+                   examined)
 
 
 def check_builder_id(allowed: Sequence[str], provenance: Provenance,
@@ -112,7 +141,11 @@ def check_source_signer(provenance: Provenance, examined: Examined) -> CheckResu
     signer_repo = evidence.signer.get("source_repository_uri")
     if signer_repo is None or not provenance.sources:
         return None
-    expected = normalize_repository(signer_repo)
+    expected = certificate_repository(signer_repo)
+    if expected is None:
+        return _result("provenance.source-signer", False,
+                       f"the signing certificate's source repository {signer_repo!r} is not a "
+                       f"plain https://HOST/OWNER/NAME URL", examined)
     for claim in provenance.sources:
         if normalize_repository(claim.repository) != expected:
             return _result("provenance.source-signer", False,
@@ -242,49 +275,71 @@ def _age(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------------ SBOM
+#: Distribution package types whose namespace is the distribution: a component that leaves
+#: the namespace out may be any distribution's package, so a rule naming one still applies.
+_DISTRO_TYPES = frozenset({"deb", "rpm", "apk", "alpm"})
+
+
 def check_denied_components(deny: Sequence[DeniedComponent], components: Sequence[Component],
                             examined: Examined) -> CheckResult:
+    """Compare parsed, normalised purls only, never raw text.
+
+    Percent-encoding (``%6Fpenssl``, ``libstdc%2B%2B6``), ``pkg://`` and ``pkg:/`` spellings and
+    letter case all parse to the same package; a component whose purl does not parse is
+    reported, and denied when its name could be a denied package's.
+    """
+    by_name: dict[str, list[DeniedComponent]] = {}
+    for rule in deny:
+        by_name.setdefault(_norm_name(rule.purl.type, rule.purl.name), []).append(rule)
     found: list[str] = []
-    needles = [(f"pkg:{rule.purl.type.lower()}/", _loose(rule.purl.name), rule) for rule in deny]
+    unparsed: list[str] = []
     for component in components:
-        text = component.text.lower()
-        loose = _loose(text)
-        for prefix, name, rule in needles:
-            if not text.startswith(prefix) or name not in loose:
-                continue  # cannot match: spare the purl parse
-            purl = component.purl
-            why = denied_match(rule, purl) if purl is not None else None
+        purl = component.purl
+        if purl is None:
+            unparsed.append(component.text)
+            why = _unparsed_match(deny, component)
+            if why is not None:
+                found.append(f"{_quote(component.text)} ({why})")
+            continue
+        for name in _names(purl, component.source):
+            why = next((w for rule in by_name.get(name, ())
+                        if (w := denied_match(rule, purl, source=component.source))), None)
             if why is not None:
                 found.append(f"{component.text} ({why})")
                 break
+    note = ""
+    if unparsed:
+        shown = ", ".join(_quote(t) for t in unparsed[:3])
+        more = f" and {len(unparsed) - 3} more" if len(unparsed) > 3 else ""
+        note = f"; {len(unparsed)} components have a purl that does not parse: {shown}{more}"
     if found:
         shown = "; ".join(found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
-        return _result("sbom.denied-components", False, f"denied components found: {shown}",
-                       examined)
+        return _result("sbom.denied-components", False,
+                       f"denied components found: {shown}{note}", examined)
     return _result("sbom.denied-components", True,
-                   f"none of {len(components)} components is denied", examined)
+                   f"none of {len(components)} components is denied{note}", examined)
 
 
-def denied_match(rule: DeniedComponent, purl: PackageURL) -> str | None:
+def denied_match(rule: DeniedComponent, purl: PackageURL, *,
+                 source: str | None = None) -> str | None:
     """Why ``purl`` is denied by ``rule`` (None when it is not).
 
-    Names match as the ecosystem compares them (PyPI normalizes ``_``/``.``, most others are
-    case-insensitive); a Debian binary package also matches by its source package
-    (``upstream`` qualifier), so ``pkg:deb/debian/openssl`` covers ``libssl3``. A version the
-    range's scheme cannot parse is reported as denied: a deny list that can be dodged with an
-    odd version string is not one.
+    Names are compared after the purl parser's percent-decoding, case-folded for every type
+    (a deny list errs towards matching) and with PyPI's separator rules; a Debian binary
+    package also matches by its source package (``upstream`` qualifier, or ``source`` from the
+    SBOM), so ``pkg:deb/debian/openssl`` covers ``libssl3``. A version the range's scheme
+    cannot parse is reported as denied: a deny list that can be dodged with an odd version
+    string is not one.
     """
     if purl.type.lower() != rule.purl.type.lower():
         return None
-    if rule.purl.namespace and (purl.namespace or "").lower() != rule.purl.namespace.lower():
+    namespace_differs = (bool(rule.purl.namespace)
+                         and (purl.namespace or "").lower() != (rule.purl.namespace or "").lower())
+    if namespace_differs and (purl.namespace or purl.type.lower() not in _DISTRO_TYPES):
         return None
-    names = {_norm_name(purl.type, purl.name)}
+    if _norm_name(purl.type, rule.purl.name) not in _names(purl, source):
+        return None
     qualifiers: dict[str, Any] = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
-    upstream = qualifiers.get("upstream")
-    if upstream:
-        names.add(_norm_name(purl.type, str(upstream).split("@", 1)[0]))
-    if _norm_name(purl.type, rule.purl.name) not in names:
-        return None
     wanted: dict[str, Any] = rule.purl.qualifiers if isinstance(rule.purl.qualifiers,
                                                                 dict) else {}
     if any(str(qualifiers.get(k)) != str(v) for k, v in wanted.items()):
@@ -301,13 +356,41 @@ def denied_match(rule: DeniedComponent, purl: PackageURL) -> str | None:
     return f"version {purl.version} is in {rule.describe()}" if inside else None
 
 
-def _loose(text: str) -> str:
-    """A superset-preserving form for the pre-filter: case and PyPI separators folded."""
-    return text.lower().replace("_", "-").replace(".", "-").replace("%40", "@")
+def _names(purl: PackageURL, source: str | None) -> set[str]:
+    """The names a component answers to: its own, and for Debian its source package."""
+    names = {_norm_name(purl.type, purl.name)}
+    if purl.type.lower() == "deb":
+        qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
+        for origin in (qualifiers.get("upstream"), source):
+            if origin:
+                names.add(_norm_name(purl.type, str(origin).split("@", 1)[0].strip()))
+    return names
+
+
+def _unparsed_match(deny: Sequence[DeniedComponent], component: Component) -> str | None:
+    """A purl that does not parse is matched by the names it could mean: the SBOM's name
+    field, and the last path segment of the text (percent-decoded), under every rule."""
+    candidates = {component.name, _last_segment(component.text)}
+    for rule in deny:
+        wanted = _norm_name(rule.purl.type, rule.purl.name)
+        if any(_norm_name(rule.purl.type, c) == wanted for c in candidates if c):
+            return (f"purl does not parse, and its name could be the denied "
+                    f"{rule.describe()}")
+    return None
+
+
+def _last_segment(text: str) -> str:
+    path = re.split(r"[?#]", text, maxsplit=1)[0]
+    name = path.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
+    return urllib.parse.unquote(name)
+
+
+def _quote(text: str) -> str:
+    return repr(text[:120])
 
 
 def _norm_name(purl_type: str, name: str) -> str:
-    lowered = name.lower()
+    lowered = name.strip().lower()
     if purl_type.lower() == "pypi":
-        return lowered.replace("_", "-").replace(".", "-")
+        return re.sub(r"[-_.]+", "-", lowered)  # PEP 503
     return lowered

@@ -8,8 +8,10 @@ Two stages, deliberately separate:
    reported with its reason but cannot fail (or pass) the policy by itself, since anyone who can
    push to a repository can add attestations next to an image.
 2. **Judge** the accepted evidence: the required predicate type must be present, and every
-   accepted provenance / SBOM must satisfy every configured rule. The verdict passes only when
-   every enforced check passed.
+   accepted provenance / SBOM must satisfy every configured rule. A configured rule is never
+   skipped: it is reported PASS or FAIL, and one that cannot be evaluated (no verified
+   provenance or SBOM to read) is a FAIL naming why. The verdict passes only when every
+   enforced check passed.
 
 BuildKit's in-index attestations are unsigned: they are examined and reported, never accepted.
 """
@@ -39,6 +41,7 @@ from oci_attest.verify.statements import (
     parse_statement,
     read_provenance,
     sbom_components,
+    sbom_format,
 )
 from oci_attest.verify.trust import TrustMaterial
 
@@ -151,22 +154,8 @@ def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], p
         checks.append(CheckResult(name=name, passed=False,
                                   reason=_absence(wanted, examined, target)))
 
-    provenances = [e for e in matching
-                   if e.statement is not None and e.statement.predicate_type in _PROVENANCE_TYPES]
-    if wanted == ANY_PREDICATE:
-        # "any" asks only for signed evidence: provenance rules run when some are configured.
-        provenances = [e for e in accepted if e.statement is not None
-                       and e.statement.predicate_type in _PROVENANCE_TYPES
-                       and policy.provenance.checks_anything]
-        if policy.provenance.checks_anything and not provenances:
-            checks.append(CheckResult(
-                name="provenance.present", passed=False,
-                reason="provenance rules are configured but no verified SLSA provenance "
-                       f"was found for {target}"))
-    for examined_provenance in _distinct(provenances):
-        assert examined_provenance.statement is not None
-        provenance = read_provenance(examined_provenance.statement)
-        checks += provenance_checks(policy.provenance, provenance, examined_provenance, now)
+    checks += _provenance_rules(policy, accepted, matching, target, now,
+                                present_reported=(name == "provenance.present"))
 
     sboms = [e for e in accepted if e.statement is not None
              and _is_type(e.statement.predicate_type, policy.sbom.predicate_types)]
@@ -185,15 +174,65 @@ def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], p
         if not sboms:
             checks.append(CheckResult(
                 name="sbom.denied-components", passed=False,
-                reason="denied components are configured but there is no verified SBOM to "
-                       "check them against"))
+                reason=f"could not be evaluated: denied components are configured but there "
+                       f"is no verified SBOM for {target} to check them against"))
         for examined_sbom in _distinct(sboms):
             assert examined_sbom.statement is not None
+            if sbom_format(examined_sbom.statement) is None:
+                checks.append(CheckResult(
+                    name="sbom.denied-components", passed=False,
+                    reason=f"could not be evaluated: the SBOM ({examined_sbom.predicate_type}) "
+                           f"is neither CycloneDX nor SPDX JSON, so its components cannot be "
+                           f"read", attestation=examined_sbom.location,
+                    identity=examined_sbom.signer))
+                continue
             components = list(sbom_components(examined_sbom.statement))
             checks.append(check_denied_components(policy.sbom.deny, components, examined_sbom))
     return Verdict(target=target_name, digest=str(target), checks=tuple(checks),
                    examined=tuple(examined), trust_source=trust.source,
                    policy_source=policy.source, discovery=tuple(discovery))
+
+
+def _provenance_rules(policy: Policy, accepted: Sequence[Examined],
+                      matching: Sequence[Examined], target: ArtifactDigest, now: datetime, *,
+                      present_reported: bool) -> list[CheckResult]:
+    """Every configured provenance rule, whatever predicate type the policy requires.
+
+    The required predicate type only decides what must be *present*; it never switches rules
+    off. When a rule is configured, a verified SLSA provenance for the digest must exist and
+    satisfy it; without one, each configured rule is reported as a FAIL saying why it could
+    not be evaluated (a policy asking for a vulnerability scan plus ``--builder-id`` once
+    passed without looking at any builder).
+    """
+    rules = policy.provenance.configured_rules()
+    wanted = policy.provenance.predicate_type
+    if wanted in _PROVENANCE_TYPES:
+        candidates: Sequence[Examined] = matching
+    elif rules:
+        candidates = accepted
+    else:
+        return []  # nothing asks about provenance
+    provenances = [e for e in candidates if e.statement is not None
+                   and e.statement.predicate_type in _PROVENANCE_TYPES]
+    checks: list[CheckResult] = []
+    if not provenances:
+        if not rules:
+            return []
+        if not present_reported:
+            checks.append(CheckResult(
+                name="provenance.present", passed=False,
+                reason="provenance rules are configured but no verified SLSA provenance "
+                       f"was found for {target}"))
+        checks += [CheckResult(name=rule, passed=False,
+                               reason=f"could not be evaluated: no verified SLSA provenance "
+                                      f"for {target}")
+                   for rule in rules]
+        return checks
+    for examined_provenance in _distinct(provenances):
+        assert examined_provenance.statement is not None
+        provenance = read_provenance(examined_provenance.statement)
+        checks += provenance_checks(policy.provenance, provenance, examined_provenance, now)
+    return checks
 
 
 def _distinct(examined: Sequence[Examined]) -> list[Examined]:

@@ -2,9 +2,11 @@
 
 One model serves the policy file (YAML, see ``docs/policy.md``) and the command-line flags, so
 that ``attest verify --policy prod.yaml --builder-id X`` means exactly "the file, plus this".
-Loading is strict: an unknown key, a wrong type, a regular expression that does not compile or
-a version range that does not parse is an error naming the key (``provenance.builderIds[1]``),
-because a policy that silently ignores a misspelt rule passes images it was written to stop.
+Loading is strict (``policy_file``): an unknown key, a wrong type, a regular expression that
+does not compile or a version range that does not parse is an error naming the key
+(``provenance.builderIds[1]``), because a policy that silently ignores a misspelt rule passes
+images it was written to stop. Trusted identities and how signers match them live in
+``identity_rules``, value parsers in ``policy_values``; every public name is re-exported here.
 
 Combination rules (file + flags):
 
@@ -13,29 +15,46 @@ Combination rules (file + flags):
 * the certificate-extension flags (``--source-repo``, ``--source-ref``, ``--signer-workflow``,
   ``--runner-environment``) narrow *every* trusted identity; ``--source-repo`` and
   ``--source-ref`` also narrow the provenance's source;
-* list flags (``--builder-id``, ``--allowed-base-registry``, ``--deny-component``) extend the
-  file's lists; scalar flags (``--predicate-type``, ``--max-age``, booleans) override it.
+* list flags (``--builder-id``, ``--allowed-base-registry``, ``--deny-component``,
+  ``--build-type``) extend the file's lists; scalar flags (``--predicate-type``,
+  ``--max-age``, booleans) override it.
 """
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
-from packageurl import PackageURL
+from oci_attest import buildtypes
+from oci_attest.errors import UsageError
+from oci_attest.verify.identity_rules import (
+    IdentityRule,
+    certificate_repository,
+    check_identity,
+    identities_summary,
+    matches_anything,
+    normalize_repository,
+    signer_workflow_matches,
+)
+from oci_attest.verify.policy_values import (
+    DeniedComponent,
+    PolicyError,
+    check_regexp,
+    format_duration,
+    parse_denied,
+    parse_duration,
+)
 
-from oci_attest.errors import InputError, UsageError
-from oci_attest.verify.identity import SignerIdentity
-
-if TYPE_CHECKING:
-    from univers.version_range import VersionRange
+__all__ = ["ANY_PREDICATE", "DEFAULT_SBOM_TYPES", "DeniedComponent", "IdentityRule", "Policy",
+           "PolicyError", "PolicyFlags", "ProvenancePolicy", "SbomPolicy", "TrustSettings",
+           "certificate_repository", "combine", "flags_from_mapping", "for_images",
+           "format_duration", "identities_summary", "load_policy", "matches_anything",
+           "normalize_repository", "parse_denied", "parse_duration", "parse_policy",
+           "ref_allowed", "repository_allowed", "signer_workflow_matches"]
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 ANY_PREDICATE = "any"
@@ -43,115 +62,6 @@ CYCLONEDX_TYPES = ("https://cyclonedx.org/bom",)
 SPDX_TYPES = ("https://spdx.dev/Document",)
 DEFAULT_SBOM_TYPES = CYCLONEDX_TYPES + SPDX_TYPES
 POLICY_VERSION = 1
-
-
-class PolicyError(InputError):
-    """The policy file (or a policy flag) is wrong; the message names the key."""
-
-    kind = "invalid policy"
-
-
-# ------------------------------------------------------------------------------- identities
-@dataclass(frozen=True)
-class IdentityRule:
-    """One trusted signer. Every field that is set must hold; unset fields are not checked."""
-
-    issuer: str | None = None
-    issuer_regexp: str | None = None
-    subject: str | None = None
-    subject_regexp: str | None = None
-    source_repository: str | None = None
-    source_ref: str | None = None
-    signer_workflow: str | None = None
-    runner_environment: str | None = None
-    name: str | None = None
-
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        who = self.subject or (f"/{self.subject_regexp}/" if self.subject_regexp else None)
-        who = who or self.signer_workflow or self.source_repository or "any subject"
-        issuer = self.issuer or (f"/{self.issuer_regexp}/" if self.issuer_regexp else "?")
-        return f"{who} from {issuer}"
-
-    def mismatch(self, identity: SignerIdentity) -> str | None:
-        """None when ``identity`` satisfies this rule, else the first reason it does not."""
-        if identity.kind != "certificate":
-            return "signed with a key, not a certificate identity"
-        issuer = identity.issuer or ""
-        if self.issuer is not None and issuer != self.issuer:
-            return f"issuer is {issuer!r}, not {self.issuer!r}"
-        if self.issuer_regexp is not None and not re.fullmatch(self.issuer_regexp, issuer):
-            return f"issuer {issuer!r} does not match /{self.issuer_regexp}/"
-        if self.subject is not None and identity.subject != self.subject:
-            return f"identity is {identity.subject!r}, not {self.subject!r}"
-        if self.subject_regexp is not None and not re.fullmatch(self.subject_regexp,
-                                                                identity.subject):
-            return f"identity {identity.subject!r} does not match /{self.subject_regexp}/"
-        if self.source_repository is not None:
-            actual = identity.get("source_repository_uri")
-            if actual is None or normalize_repository(actual) != normalize_repository(
-                    self.source_repository):
-                return (f"certificate source repository is {actual!r}, not "
-                        f"{self.source_repository!r}")
-        if self.source_ref is not None:
-            actual = identity.get("source_repository_ref")
-            if actual != self.source_ref:
-                return f"certificate source ref is {actual!r}, not {self.source_ref!r}"
-        if self.signer_workflow is not None:
-            actual = identity.get("build_signer_uri") or identity.subject
-            if not signer_workflow_matches(self.signer_workflow, actual):
-                return f"signer workflow is {actual!r}, not {self.signer_workflow!r}"
-        if self.runner_environment is not None:
-            actual = identity.get("runner_environment")
-            if actual != self.runner_environment:
-                return (f"runner environment is {actual!r}, not "
-                        f"{self.runner_environment!r}")
-        return None
-
-    def to_json(self) -> dict[str, str]:
-        keys = {"issuer": self.issuer, "issuerRegexp": self.issuer_regexp,
-                "subject": self.subject, "subjectRegexp": self.subject_regexp,
-                "sourceRepository": self.source_repository, "sourceRef": self.source_ref,
-                "signerWorkflow": self.signer_workflow,
-                "runnerEnvironment": self.runner_environment, "name": self.name}
-        return {k: v for k, v in keys.items() if v is not None}
-
-
-def normalize_repository(text: str) -> str:
-    """Repository URLs in every spelling (``git+https``, scp-like, ``owner/repo``), normalized.
-
-    Compared case-insensitively: the hosts that matter (GitHub, GitLab) treat repository paths
-    that way, and a provenance written by one tool and a certificate by another disagree on
-    case more often than on anything else.
-    """
-    value = text.strip().removeprefix("git+")
-    value = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", value)
-    slash, at = value.find("/"), value.find("@")
-    if at != -1 and (slash == -1 or at < slash):
-        value = value[at + 1:]  # user or token before the host
-    scp = re.match(r"^([^/:]+):(?!\d+(?:/|$))(.+)$", value)
-    if scp:
-        value = f"{scp.group(1)}/{scp.group(2)}"  # scp-like host:org/repo
-    value = value.split("@", 1)[0]  # a trailing @ref
-    value = value.split("#", 1)[0].split("?", 1)[0].rstrip("/").removesuffix(".git")
-    first = value.split("/", 1)[0]
-    if "." not in first and ":" not in first and first != "localhost":
-        value = f"github.com/{value}"
-    return value.lower()
-
-
-def signer_workflow_matches(expected: str, signer_uri: str) -> bool:
-    """``org/repo/.github/workflows/x.yml`` matches ``https://github.com/org/repo/...x.yml@ref``.
-
-    With ``@ref`` in ``expected`` the ref must match too; without, any ref does (as in
-    ``gh attestation verify --signer-workflow``).
-    """
-    expected_path, _, expected_ref = expected.partition("@")
-    actual_path, _, actual_ref = signer_uri.partition("@")
-    if normalize_repository(expected_path) != normalize_repository(actual_path):
-        return False
-    return not expected_ref or expected_ref == actual_ref
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -167,14 +77,35 @@ class ProvenancePolicy:
     max_age: timedelta | None = None
     signer_consistency: bool = True
     require_secret_scan: bool = False
+    #: Allowed ``buildDefinition.buildType`` values (``buildTypes``, ``--build-type``).
+    build_types: tuple[str, ...] = ()
+    #: Applied when ``build_types`` is not configured: for images, attest's own build type
+    #: (see :func:`for_images`). Checked on every provenance that is judged, but it is a
+    #: default, not a configured rule: it does not by itself require provenance.
+    default_build_types: tuple[str, ...] = ()
+
+    def configured_rules(self) -> tuple[str, ...]:
+        """The check name of every rule this policy configures, beyond the default signer
+        cross-checks. Each one is reported, PASS or FAIL, on every verification: a rule that
+        cannot be evaluated fails, it is never left out. (``max_age`` is compared with None: a
+        zero duration is falsy and once switched the rule off.)"""
+        rules = {
+            "provenance.builder-id": bool(self.builder_ids),
+            "provenance.source-repository": bool(self.source_repositories),
+            "provenance.source-ref": bool(self.source_refs),
+            "provenance.clean-tree": self.require_clean_tree,
+            "provenance.secret-scan": self.require_secret_scan,
+            "provenance.base-image-registries": bool(self.allowed_base_registries),
+            "provenance.base-images-pinned": self.require_pinned_base_images,
+            "provenance.max-age": self.max_age is not None,
+            "provenance.build-type": bool(self.build_types),
+        }
+        return tuple(name for name, configured in rules.items() if configured)
 
     @property
     def checks_anything(self) -> bool:
         """True when a rule beyond the default signer cross-checks is configured."""
-        return bool(self.builder_ids or self.source_repositories or self.source_refs
-                    or self.require_clean_tree or self.allowed_base_registries
-                    or self.require_pinned_base_images or self.max_age
-                    or self.require_secret_scan)
+        return bool(self.configured_rules())
 
 
 def repository_allowed(pattern: str, repository: str) -> bool:
@@ -187,19 +118,6 @@ def ref_allowed(pattern: str, ref: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------ SBOM
-@dataclass(frozen=True)
-class DeniedComponent:
-    """A package that must not be in the image, optionally only within a version range."""
-
-    purl: PackageURL
-    versions: VersionRange | None
-    text: str
-    reason: str | None = None
-
-    def describe(self) -> str:
-        return self.text + (f" ({self.reason})" if self.reason else "")
-
-
 @dataclass(frozen=True)
 class SbomPolicy:
     required: bool = False
@@ -240,8 +158,10 @@ class Policy:
                     "allowedRegistries": list(self.provenance.allowed_base_registries),
                     "requireDigest": self.provenance.require_pinned_base_images},
                 "maxAge": format_duration(self.provenance.max_age)
-                if self.provenance.max_age else None,
+                if self.provenance.max_age is not None else None,
                 "signerConsistency": self.provenance.signer_consistency,
+                "buildTypes": list(self.provenance.build_types
+                                   or self.provenance.default_build_types),
             },
             "sbom": {"required": self.sbom.required,
                      "predicateTypes": list(self.sbom.predicate_types),
@@ -271,6 +191,7 @@ class PolicyFlags:
     max_age: str | None = None
     require_sbom: bool | None = None
     deny_components: tuple[str, ...] = ()
+    build_types: tuple[str, ...] = ()
     trusted_root: Path | None = None
     trust_config: Path | None = None
     offline: bool | None = None
@@ -289,13 +210,13 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
     if flags.names_identity:
         rule = IdentityRule(
             issuer=flags.certificate_oidc_issuer,
-            issuer_regexp=_regexp(flags.certificate_oidc_issuer_regexp,
+            issuer_regexp=check_regexp(flags.certificate_oidc_issuer_regexp,
                                   "--certificate-oidc-issuer-regexp"),
             subject=flags.certificate_identity,
-            subject_regexp=_regexp(flags.certificate_identity_regexp,
+            subject_regexp=check_regexp(flags.certificate_identity_regexp,
                                    "--certificate-identity-regexp"),
             name="command-line identity")
-        _check_identity(rule, "the identity flags", flag_names=True)
+        check_identity(rule, "the identity flags", flag_names=True)
         identities.append(rule)
     narrowed = {k: v for k, v in {
         "source_repository": flags.source_repo, "source_ref": flags.source_ref,
@@ -318,6 +239,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
     max_age = provenance.max_age
     if flags.max_age is not None:
         max_age = parse_duration(flags.max_age, "--max-age")
+    if flags.predicate_type is not None and not flags.predicate_type.strip():
+        raise UsageError("--predicate-type is empty; give a predicate type URI or 'any'")
     provenance = replace(
         provenance,
         predicate_type=flags.predicate_type or provenance.predicate_type,
@@ -331,6 +254,7 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         require_pinned_base_images=_pick(flags.require_pinned_base_images,
                                           provenance.require_pinned_base_images),
         max_age=max_age,
+        build_types=(*provenance.build_types, *flags.build_types),
     )
     sbom = replace(
         base.sbom,
@@ -352,297 +276,33 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
                   source=source)
 
 
+def for_images(policy: Policy) -> Policy:
+    """The policy as it applies to an image: unless build types are configured, a provenance
+    must be of attest's own image build type. Provenance that ``attest provenance`` wrote for
+    an image built elsewhere (or that another tool wrote) records materials attest never saw
+    used; a verifier accepts it only by listing its build type."""
+    if policy.provenance.build_types:
+        return policy
+    return replace(policy, provenance=replace(policy.provenance,
+                                              default_build_types=(buildtypes.IMAGE,)))
+
+
 def _pick(flag: bool | None, current: bool) -> bool:
     return current if flag is None else flag
 
 
-# ------------------------------------------------------------------------------- loading
-_TOP_KEYS = ("version", "identities", "provenance", "sbom", "trust")
-_IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_regexp",
-                  "subject": "subject", "subjectRegexp": "subject_regexp",
-                  "sourceRepository": "source_repository", "sourceRef": "source_ref",
-                  "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
-_PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
-                    "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
-                    "signerConsistency")
-_BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
-_SBOM_KEYS = ("required", "predicateTypes", "deny")
-_DENY_KEYS = ("purl", "versions", "reason")
-_TRUST_KEYS = ("trustedRoot", "trustConfig", "offline")
-
-
 def load_policy(path: Path) -> Policy:
-    """Read and validate a policy file; relative trust paths are relative to the file."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise InputError(f"cannot read policy {path}: {error.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_policy(document, source=str(path), base_dir=path.parent)
+    """Read and validate a policy file (see :mod:`oci_attest.verify.policy_file`)."""
+    from oci_attest.verify.policy_file import load_policy as load
+
+    return load(path)
 
 
 def parse_policy(document: Any, *, source: str, base_dir: Path | None = None) -> Policy:
-    where = _Where(source)
-    top = where.mapping(document, "", _TOP_KEYS)
-    version = top.get("version", POLICY_VERSION)
-    if version != POLICY_VERSION:
-        raise where.error("version", f"unsupported policy version {version!r} (this attest "
-                                     f"reads version {POLICY_VERSION})")
-    identities = tuple(_parse_identity(where, item, f"identities[{i}]")
-                       for i, item in enumerate(where.sequence(top.get("identities", []),
-                                                               "identities")))
-    provenance = _parse_provenance(where, top.get("provenance", {}))
-    sbom = _parse_sbom(where, top.get("sbom", {}))
-    trust = _parse_trust(where, top.get("trust", {}), base_dir)
-    return Policy(identities=identities, provenance=provenance, sbom=sbom, trust=trust,
-                  source=source)
+    """Validate an already-parsed policy document (see :mod:`oci_attest.verify.policy_file`)."""
+    from oci_attest.verify.policy_file import parse_policy as parse
 
-
-class _Where:
-    """Error helper: every message starts with the file and the key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def error(self, key: str, message: str) -> PolicyError:
-        return PolicyError(f"{self.source}: {key}: {message}" if key
-                           else f"{self.source}: {message}",
-                           hint="see docs/policy.md for every key and its type")
-
-    def mapping(self, value: Any, key: str, allowed: Sequence[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(key, f"expected a mapping, got {type(value).__name__}")
-        for name in value:
-            if name not in allowed:
-                close = difflib.get_close_matches(str(name), allowed, n=1)
-                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-                path = f"{key}.{name}" if key else str(name)
-                raise self.error(path, f"unknown key{suggestion}; allowed: "
-                                       f"{', '.join(allowed)}")
-        return value
-
-    def sequence(self, value: Any, key: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.error(key, f"expected a list, got {type(value).__name__}")
-        return value
-
-    def string(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, "expected a non-empty string")
-        return value.strip()
-
-    def strings(self, value: Any, key: str) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        return tuple(self.string(v, f"{key}[{i}]")
-                     for i, v in enumerate(self.sequence(value, key)))
-
-    def boolean(self, value: Any, key: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.error(key, f"expected true or false, got {value!r}")
-        return value
-
-
-def _parse_identity(where: _Where, value: Any, key: str) -> IdentityRule:
-    document = where.mapping(value, key, tuple(_IDENTITY_KEYS))
-    fields = {_IDENTITY_KEYS[k]: where.string(v, f"{key}.{k}") for k, v in document.items()}
-    for regexp_key in ("issuerRegexp", "subjectRegexp"):
-        if regexp_key in document:
-            _regexp(fields[_IDENTITY_KEYS[regexp_key]], f"{where.source}: {key}.{regexp_key}")
-    rule = IdentityRule(**fields)
-    _check_identity(rule, f"{where.source}: {key}")
-    return rule
-
-
-def _check_identity(rule: IdentityRule, where: str, *, flag_names: bool = False) -> None:
-    """Refuse identities that would trust too much: an issuer and a subject are both needed."""
-    if rule.issuer is not None and rule.issuer_regexp is not None:
-        raise PolicyError(f"{where}: give an issuer or an issuer regexp, not both")
-    if rule.subject is not None and rule.subject_regexp is not None:
-        raise PolicyError(f"{where}: give a subject or a subject regexp, not both")
-    if rule.issuer is None and rule.issuer_regexp is None:
-        what = ("--certificate-oidc-issuer or --certificate-oidc-issuer-regexp" if flag_names
-                else "issuer or issuerRegexp")
-        raise (UsageError if flag_names else PolicyError)(
-            f"{where}: a trusted identity needs {what}",
-            hint="without it any OIDC provider's certificate could match")
-    if (rule.subject is None and rule.subject_regexp is None
-            and rule.source_repository is None and rule.signer_workflow is None):
-        what = ("--certificate-identity or --certificate-identity-regexp" if flag_names
-                else "subject, subjectRegexp, sourceRepository or signerWorkflow")
-        raise (UsageError if flag_names else PolicyError)(
-            f"{where}: a trusted identity needs {what}",
-            hint="without it every signer of that issuer would be trusted")
-
-
-def _regexp(text: str | None, where: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        re.compile(text)
-    except re.error as error:
-        raise PolicyError(f"{where}: invalid regular expression {text!r}: {error}") from None
-    return text
-
-
-def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
-    document = where.mapping(value, "provenance", _PROVENANCE_KEYS)
-    base_images = where.mapping(document.get("baseImages", {}), "provenance.baseImages",
-                                _BASE_IMAGE_KEYS)
-    max_age = None
-    if "maxAge" in document:
-        max_age = parse_duration(str(document["maxAge"]), f"{where.source}: provenance.maxAge")
-    return ProvenancePolicy(
-        predicate_type=where.string(document.get("predicateType", SLSA_PROVENANCE_V1),
-                                    "provenance.predicateType"),
-        builder_ids=where.strings(document.get("builderIds", []), "provenance.builderIds"),
-        source_repositories=where.strings(document.get("sourceRepositories", []),
-                                          "provenance.sourceRepositories"),
-        source_refs=where.strings(document.get("sourceRefs", []), "provenance.sourceRefs"),
-        require_clean_tree=where.boolean(document.get("requireCleanTree", False),
-                                         "provenance.requireCleanTree"),
-        allowed_base_registries=where.strings(base_images.get("allowedRegistries", []),
-                                              "provenance.baseImages.allowedRegistries"),
-        require_pinned_base_images=where.boolean(base_images.get("requireDigest", False),
-                                                 "provenance.baseImages.requireDigest"),
-        max_age=max_age,
-        signer_consistency=where.boolean(document.get("signerConsistency", True),
-                                         "provenance.signerConsistency"),
-        require_secret_scan=where.boolean(document.get("requireSecretScan", False),
-                                          "provenance.requireSecretScan"),
-    )
-
-
-def _parse_sbom(where: _Where, value: Any) -> SbomPolicy:
-    document = where.mapping(value, "sbom", _SBOM_KEYS)
-    deny: list[DeniedComponent] = []
-    for i, item in enumerate(where.sequence(document.get("deny", []), "sbom.deny")):
-        key = f"sbom.deny[{i}]"
-        if isinstance(item, str):
-            deny.append(parse_denied(item, f"{where.source}: {key}"))
-            continue
-        entry = where.mapping(item, key, _DENY_KEYS)
-        purl_text = where.string(entry.get("purl"), f"{key}.purl")
-        versions = entry.get("versions")
-        text = purl_text + (f"@{where.string(versions, f'{key}.versions')}" if versions else "")
-        denied = parse_denied(text, f"{where.source}: {key}")
-        reason = entry.get("reason")
-        if reason is not None:
-            denied = replace(denied, reason=where.string(reason, f"{key}.reason"))
-        deny.append(denied)
-    types = where.strings(document.get("predicateTypes", list(DEFAULT_SBOM_TYPES)),
-                          "sbom.predicateTypes")
-    return SbomPolicy(required=where.boolean(document.get("required", False), "sbom.required"),
-                      predicate_types=types, deny=tuple(deny))
-
-
-def _parse_trust(where: _Where, value: Any, base_dir: Path | None) -> TrustSettings:
-    document = where.mapping(value, "trust", _TRUST_KEYS)
-
-    def path(key: str) -> Path | None:
-        if key not in document:
-            return None
-        given = Path(where.string(document[key], f"trust.{key}"))
-        return given if given.is_absolute() or base_dir is None else base_dir / given
-
-    settings = TrustSettings(trusted_root=path("trustedRoot"), trust_config=path("trustConfig"),
-                             offline=where.boolean(document.get("offline", False),
-                                                   "trust.offline"))
-    if settings.trusted_root is not None and settings.trust_config is not None:
-        raise where.error("trust", "give trustedRoot or trustConfig, not both")
-    return settings
-
-
-# ---------------------------------------------------------------------------- value parsers
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str, where: str) -> timedelta:
-    """``30d``, ``12h``, ``1w2d``, ``90m``; a bare number is seconds."""
-    compact = text.strip().lower().replace(" ", "")
-    if compact.isdigit():
-        return timedelta(seconds=int(compact))
-    if not compact or _DURATION.sub("", compact):
-        raise PolicyError(f"{where}: invalid duration {text!r}",
-                          hint="write it like 30d, 12h, 1w2d or 90m")
-    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
-    if seconds <= 0:
-        raise PolicyError(f"{where}: a maximum age must be positive")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def parse_denied(text: str, where: str) -> DeniedComponent:
-    """``pkg:deb/debian/openssl@vers:deb/<3.0.15``: a purl whose version is a ``vers`` range.
-
-    Without ``@vers:...`` every version is denied. A plain version (``@1.2.3``) means exactly
-    that version.
-    """
-    value = text.strip()
-    if not value.startswith("pkg:"):
-        raise PolicyError(f"{where}: {text!r} is not a package URL (pkg:TYPE/NAMESPACE/NAME)")
-    versions: VersionRange | None = None
-    purl_text = value
-    marker = value.find("@vers:")
-    if marker != -1:
-        purl_text, range_text = value[:marker], value[marker + 1:]
-        try:
-            versions = _version_range(range_text)
-        except Exception as error:  # univers raises several types for a bad range
-            raise PolicyError(f"{where}: invalid version range {range_text!r}: {error}",
-                              hint="use a vers: range, e.g. vers:deb/<3.0.15 or "
-                                   "vers:pypi/>=1.0|<1.4") from None
-    try:
-        purl = PackageURL.from_string(purl_text)
-    except ValueError as error:
-        raise PolicyError(f"{where}: invalid package URL {purl_text!r}: {error}") from None
-    if purl.version and versions is None:
-        try:
-            versions = _version_range(f"vers:{_vers_scheme(purl.type)}/{purl.version}")
-        except Exception as error:
-            raise PolicyError(f"{where}: cannot read version {purl.version!r} of {purl_text!r} "
-                              f"as a {purl.type} version: {error}") from None
-    bare = PackageURL(type=purl.type, namespace=purl.namespace, name=purl.name,
-                      qualifiers=purl.qualifiers, subpath=purl.subpath)
-    return DeniedComponent(purl=bare, versions=versions, text=value)
-
-
-_VERS_SCHEMES = {"deb": "deb", "pypi": "pypi", "npm": "npm", "maven": "maven",
-                 "golang": "golang", "cargo": "cargo", "gem": "gem", "apk": "apk", "rpm": "rpm",
-                 "nuget": "nuget", "composer": "composer", "alpm": "alpm", "hex": "hex",
-                 "conan": "conan"}
-
-
-def _version_range(text: str) -> VersionRange:
-    """univers is untyped (and slow to import): one lazy call site for it."""
-    from univers.version_range import VersionRange
-
-    parse: Any = VersionRange.from_string
-    result: VersionRange = parse(text)
-    return result
-
-
-def _vers_scheme(purl_type: str) -> str:
-    return _VERS_SCHEMES.get(purl_type, "generic")
-
-
-def identities_summary(rules: Sequence[IdentityRule]) -> str:
-    return "; ".join(rule.label() for rule in rules) or "none"
+    return parse(document, source=source, base_dir=base_dir)
 
 
 def flags_from_mapping(values: Mapping[str, Any]) -> PolicyFlags:

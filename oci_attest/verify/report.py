@@ -2,7 +2,9 @@
 
 The text report is written for a CI log read under pressure: the resolved digest first, then
 each attestation and what became of it, then every check with PASS/FAIL and its reason, then a
-one-line result. The JSON report carries the same data with stable keys.
+one-line result. The JSON report carries the same data with stable keys. In the text report
+every control character is escaped, since most of what it shows was written by whoever made
+or pushed the attestations.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from oci_attest._internal.text import safe
 from oci_attest.verify.results import Verdict
 
 _MARK = {True: "PASS", False: "FAIL"}
@@ -51,7 +54,9 @@ def render_text(verdict: Verdict, *, heading: str | None = None) -> str:
         enforced = [c for c in verdict.checks if c.enforced]
         lines.append(f"result: FAIL: {len(failures)} of {len(enforced)} checks failed for "
                      f"{verdict.digest}")
-    return "\n".join(lines) + "\n"
+    # Every line carries attacker-controlled text (locations, predicate types, identities,
+    # reasons quoting payloads): escaping each whole line means no field can be forgotten.
+    return "\n".join(safe(line) for line in lines) + "\n"
 
 
 def _short(location: str) -> str:
@@ -72,4 +77,4 @@ def summary_line(verdict: Verdict) -> str:
     first = verdict.failures[0] if verdict.failures else None
     reason = f"{first.name}: {first.reason}" if first else "no checks ran"
     more = len(verdict.failures) - 1
-    return reason + (f" (and {more} more failed checks)" if more > 0 else "")
+    return safe(reason + (f" (and {more} more failed checks)" if more > 0 else ""))

@@ -93,7 +93,7 @@ def read_provenance(statement: Statement) -> Provenance:
     for index, dep in enumerate(dependencies):
         uri = _str(dep.get("uri")) or ""
         digests = _mapping(dep.get("digest"))
-        if uri.startswith("git+") or "gitCommit" in digests:
+        if uri[:4].lower() == "git+" or "gitCommit" in digests:
             repository, ref = _split_git_uri(uri)
             if repository:
                 sources.append(SourceClaim(repository, ref, _str(digests.get("gitCommit"))
@@ -144,13 +144,20 @@ def _read_v02(predicate: Mapping[str, Any]) -> Provenance:
 
 
 def _image_dependency(dep: Mapping[str, Any]) -> ImageDependency | None:
+    """An image material, recognised by its *parsed* purl type: ``pkg:Docker/…``,
+    ``pkg://docker/…`` and ``pkg:/oci/…`` are images too, and base-image rules must see
+    them. A ``pkg:`` URI that does not parse may be an image: it is kept as one of unknown
+    origin and without digest, so those rules fail on it rather than never looking."""
     uri = _str(dep.get("uri")) or ""
-    if not (uri.startswith("pkg:docker/") or uri.startswith("pkg:oci/")):
+    if uri[:4].lower() != "pkg:":
         return None
     try:
-        purl = PackageURL.from_string(uri)
+        purl = PackageURL.from_string("pkg:" + uri[4:])
     except ValueError:
-        return ImageDependency(uri=uri, name=uri, registry=None, digest=None, written=None)
+        return ImageDependency(uri=uri, name=uri, registry=None, digest=None,
+                               written=_str(dep.get("name")))
+    if purl.type.lower() not in ("docker", "oci"):
+        return None
     registry, name = _image_registry(purl)
     digests = _mapping(dep.get("digest"))
     digest = _str(digests.get("sha256"))
@@ -187,7 +194,7 @@ def registry_matches(allowed: str, registry: str) -> bool:
 
 def _split_git_uri(uri: str) -> tuple[str, str | None]:
     """``git+https://host/org/repo@refs/heads/main`` -> (``https://host/org/repo``, ref)."""
-    value = uri.removeprefix("git+")
+    value = uri[4:] if uri[:4].lower() == "git+" else uri
     scheme, sep, rest = value.partition("://")
     body = rest if sep else value
     host_end = body.find("/")
@@ -199,13 +206,18 @@ def _split_git_uri(uri: str) -> tuple[str, str | None]:
 
 
 # ------------------------------------------------------------------------------------ SBOM
+#: SBOM properties that name the Debian source package a binary package was built from.
+SOURCE_PACKAGE_PROPERTIES = ("attest:deb:source", "syft:metadata:source")
+
+
 @dataclass(frozen=True)
 class Component:
-    """An SBOM component by its purl text; parsed only when a rule might match it (a large
-    SBOM has thousands of components and purl parsing dominates otherwise)."""
+    """An SBOM component by its purl text (parsed once, on first use), the name the SBOM gives
+    it, and the source package it was built from when the SBOM records one."""
 
     text: str
     name: str
+    source: str | None = None
 
     @cached_property
     def purl(self) -> PackageURL | None:
@@ -213,6 +225,18 @@ class Component:
             return PackageURL.from_string(self.text)
         except ValueError:
             return None
+
+
+def sbom_format(statement: Statement) -> str | None:
+    """``CycloneDX`` or ``SPDX`` when the predicate is one attest can read, else None (a deny
+    rule cannot be evaluated on it, and must not pass as "nothing denied")."""
+    predicate = statement.predicate
+    if isinstance(predicate.get("components"), list) or predicate.get("bomFormat") == "CycloneDX":
+        return "CycloneDX"
+    if isinstance(predicate.get("packages"), list) or isinstance(predicate.get("spdxVersion"),
+                                                                 str):
+        return "SPDX"
+    return None
 
 
 def sbom_components(statement: Statement) -> Iterator[Component]:
@@ -229,28 +253,34 @@ def sbom_components(statement: Statement) -> Iterator[Component]:
             for ref in _list(package.get("externalRefs")):
                 if (isinstance(ref, dict) and ref.get("referenceType") == "purl"
                         and isinstance(ref.get("referenceLocator"), str)):
-                    component = _component(ref["referenceLocator"], package.get("name"))
-                    if component is not None:
-                        yield component
+                    yield _component(ref["referenceLocator"], package.get("name"), None)
 
 
-def _cyclonedx(items: list[Any], depth: int = 0) -> Iterator[Component]:
-    if depth > 32:
-        return
-    for item in items:
+def _cyclonedx(items: list[Any]) -> Iterator[Component]:
+    """Depth-first over nested ``components``, without a depth limit: a cut-off would let a
+    denied package hide one level below it (the JSON parser already bounds the nesting)."""
+    stack = list(reversed(items))
+    while stack:
+        item = stack.pop()
         if not isinstance(item, dict):
             continue
         if isinstance(item.get("purl"), str):
-            component = _component(item["purl"], item.get("name"))
-            if component is not None:
-                yield component
-        yield from _cyclonedx(_list(item.get("components")), depth + 1)
+            yield _component(item["purl"], item.get("name"), _source_property(item))
+        stack.extend(reversed(_list(item.get("components"))))
 
 
-def _component(text: str, name: Any) -> Component | None:
-    if not text.startswith("pkg:"):
-        return None
-    return Component(text=text, name=str(name) if name else text)
+def _component(text: str, name: Any, source: str | None) -> Component:
+    """Every purl the SBOM states, well-formed or not: one that does not parse is reported
+    by the deny check (and matched by name), never dropped unseen."""
+    return Component(text=text, name=str(name) if name else text, source=source)
+
+
+def _source_property(item: Mapping[str, Any]) -> str | None:
+    for prop in _list(item.get("properties")):
+        if (isinstance(prop, dict) and prop.get("name") in SOURCE_PACKAGE_PROPERTIES
+                and isinstance(prop.get("value"), str) and prop["value"].strip()):
+            return str(prop["value"]).strip()
+    return None
 
 
 # --------------------------------------------------------------------------------- helpers

@@ -35,6 +35,7 @@ from sigstore.models import TrustedRoot
 from sigstore_models.common.v1 import TimeRange
 from sigstore_models.trustroot import v1 as trustroot_v1
 
+from oci_attest._internal import strict_json
 from oci_attest.errors import InputError, RegistryError
 
 #: Where the sigstore package keeps the public-good trusted root it ships with.
@@ -167,8 +168,8 @@ def _from_root_file(path: Path) -> TrustMaterial:
 def _from_config_file(path: Path) -> TrustMaterial:
     raw = _read(path, "trust config")
     try:
-        document = json.loads(raw)
-    except ValueError as error:
+        document = strict_json.loads(raw)
+    except (ValueError, RecursionError) as error:
         raise InputError(f"trust config {path} is not JSON: {error}") from None
     if not isinstance(document, dict) or document.get("mediaType") != _TRUST_CONFIG_MEDIA_TYPE:
         raise InputError(
@@ -207,7 +208,7 @@ def parse_trusted_root(raw: bytes, *, source: str) -> TrustMaterial:
     (GitHub's private instance has neither) means "none", not "malformed".
     """
     try:
-        document = json.loads(raw)
+        document = strict_json.loads(raw)  # a key given twice: which log key is trusted?
     except (ValueError, RecursionError) as error:
         raise InputError(f"{source} is not valid JSON: {error}") from None
     if not isinstance(document, dict):

@@ -34,7 +34,8 @@ def signing(sigstore_stack, sigstore_trust_config):
     sign = ["--trust-config", str(sigstore_trust_config), "--identity-token", token]
     verify = ["--trust-config", str(sigstore_trust_config),
               "--certificate-identity", MIRROR_IDENTITY,
-              "--certificate-oidc-issuer", str(sigstore_stack.issuer())]
+              "--certificate-oidc-issuer", str(sigstore_stack.issuer()),
+              "--build-type", MIRROR_BUILD_TYPE]
     return sign, verify
 
 

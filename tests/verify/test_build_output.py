@@ -120,7 +120,7 @@ def test_a_clean_secret_scan_can_be_required(docker_engine, registry, signer, tm
                        "--trust-config", signer.trust_config, env=env)
     assert unscanned.exit_code == 0, unscanned.output
     flags = ["--trust-config", signer.trust_config, "--certificate-oidc-issuer", signer.issuer,
-             "--certificate-identity-regexp", ".*", "--require-secret-scan"]
+             "--certificate-identity", signer.identity(REPO), "--require-secret-scan"]
     passed = attest("verify", f"{registry.host}/built/scanned:1", *flags)
     assert passed.exit_code == 0, passed.output
     assert "PASS provenance.secret-scan" in passed.stdout

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from oci_attest.cli import cli
 from oci_attest.verify import trust
 from tests.shared_vectors import shared_dir
+from tests.verify.test_conformance_bundles import DEFAULT_IDENTITY, DEFAULT_ISSUER
 
 SHARED = shared_dir() / "conformance"
 CASES = SHARED / "sigstore-bundle-verify/bundle-verify"
@@ -52,9 +53,15 @@ def test_offline_conformance_opens_no_socket(no_network, tmp_path):
         args = ["verify", "--offline", "--predicate-type", "any", "--bundle",
                 str(case / "bundle.sigstore.json"), "--digest",
                 "sha256:" + hashlib.sha256(artifact.read_bytes()).hexdigest()]
-        args += (["--key", str(case / "key.pub")] if (case / "key.pub").exists() else
-                 ["--certificate-identity-regexp", ".*", "--certificate-oidc-issuer-regexp",
-                  ".*"])
+        if (case / "key.pub").exists():
+            args += ["--key", str(case / "key.pub")]
+        else:  # the case's own signer: a match-everything regexp is refused as no signer
+            identity = case / "identity"
+            issuer = case / "issuer"
+            args += ["--certificate-identity", identity.read_text().strip()
+                     if identity.exists() else DEFAULT_IDENTITY,
+                     "--certificate-oidc-issuer", issuer.read_text().strip()
+                     if issuer.exists() else DEFAULT_ISSUER]
         if (case / "trusted_root.json").exists():
             args += ["--trusted-root", str(case / "trusted_root.json")]
         result = runner.invoke(cli, args)
