@@ -12,7 +12,9 @@ a node_modules tree, a static Go binary; cached in the engine), pushes it to a f
 
 on the same ``docker-archive:`` tar and on the same registry reference. Peak RSS is per
 process (``wait4``). The floor is the time to iterate every layer's tar headers and nothing
-else (from the tar in place; from the registry including download, digest check and gunzip).
+else, with every layer checked as attest always does (from the tar in place, each layer hashed
+against its ``diff_id`` on a helper thread; from the registry including download, digest
+check, gunzip and the ``diff_id`` check).
 It also checks that every package syft reports is reported by attest (same name and version
 per ecosystem; Python names compared PEP 503-normalized), and measures attest's peak memory on
 a grown image (the reference plus a layer of 30,000 files and 300 MB of random data) to show

@@ -3,9 +3,11 @@
 The image is copied *by digest*: every manifest is pushed with the exact bytes it was read
 with (so its digest, and every signature over it, still holds), every blob is mounted (same
 registry) or streamed in bounded chunks (across registries), an index brings all of its
-platform manifests, and every attestation found next to any of those manifests comes along:
-bundle referrers (registering them in the destination's referrers index when it has no
-referrers API) and the cosign ``sha256-<hex>.att`` manifest.
+platform manifests, and the attestations next to those manifests come along: bundle
+referrers (registered in the destination's referrers index when it has no referrers API) and
+the cosign ``sha256-<hex>.att`` manifest. *Which* attestations is decided by
+:mod:`oci_attest.promote_select`: exactly the ones verification read and accepted, copied from
+that first read by digest; the source's listings are never read again.
 
 Order matters for readers of the destination: blobs, then manifests children-first, then the
 attestations, and the tag last, so a tag in the destination never points at something
@@ -22,18 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oci_attest.errors import RegistryError, UsageError, VerificationFailed
+from oci_attest.promote_select import (
+    Judged,
+    Selection,
+    judge_children,
+    judged_from_verification,
+    select,
+)
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry import media_types as mt
-from oci_attest.registry.client import Descriptor, Manifest, RegistryClient
+from oci_attest.registry.client import Descriptor, Manifest, RegistryClient, digest_of
 from oci_attest.registry.layouts import (
     add_to_fallback_index,
     cosign_att_tag,
-    listed_but_gone,
-    referrer_descriptors,
     registry_indexed,
 )
 from oci_attest.verify.bundles import PublicKey
-from oci_attest.verify.image import ImageVerification, verify_image
+from oci_attest.verify.image import ImageVerification, trust_for, verify_image
 from oci_attest.verify.policy import Policy
 from oci_attest.verify.report import summary_line
 from oci_attest.verify.results import Verdict
@@ -66,6 +73,7 @@ class CopyStats:
     referrers: int = 0
     cosign_layers: int = 0
     skipped_foreign: int = 0
+    attestations_left_behind: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -74,7 +82,8 @@ class CopyStats:
         return (f"{self.manifests} manifests, blobs: {self.blobs_mounted} mounted, "
                 f"{self.blobs_streamed} streamed ({self.bytes_streamed} bytes), "
                 f"{self.blobs_present} already present; {self.referrers} referrers, "
-                f"{self.cosign_layers} cosign .att layers")
+                f"{self.cosign_layers} cosign .att layers; {self.attestations_left_behind} "
+                f"attestations left behind")
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Promotion:
     source: ImageVerification
     destination: ImageReference
     stats: CopyStats
+    attestations: Selection
     destination_verification: ImageVerification | None = field(default=None)
 
     @property
@@ -91,8 +101,10 @@ class Promotion:
 
 def promote(src: str, dst: str, policy: Policy, *, key: PublicKey | None = None,
             progress: Callable[[str], None] | None = None,
-            verify_destination: bool = True) -> Promotion:
-    """Verify ``src``; copy it and its attestations to ``dst``; raise if anything fails.
+            verify_destination: bool = True, copy_all_attestations: bool = False) -> Promotion:
+    """Verify ``src``; copy it and its accepted attestations to ``dst``; raise if anything
+    fails. With ``copy_all_attestations`` rejected and unsigned ones are copied too (still
+    only those verification read).
 
     Raises :class:`PromotionRefused` (exit 1) before copying anything when the policy does
     not hold (or after the copy, when the destination does not verify); registry failures
@@ -100,7 +112,8 @@ def promote(src: str, dst: str, policy: Policy, *, key: PublicKey | None = None,
     """
     say = progress or (lambda message: None)
     destination = parse_reference(dst, default_tag=None)
-    source = verify_image(src, policy, key=key)
+    trust = trust_for(policy)
+    source = verify_image(src, policy, key=key, trust=trust)
     if not source.verdict.passed:
         raise PromotionRefused(
             f"refusing to promote {src}: {summary_line(source.verdict)}; nothing was copied",
@@ -114,13 +127,15 @@ def promote(src: str, dst: str, policy: Policy, *, key: PublicKey | None = None,
     target = destination.with_digest(digest).with_tag(tag)
     dst_client = (source.client if destination.registry == source.reference.registry
                   else RegistryClient.for_reference(destination))
-    copier = _Copier(source.client, source.reference.repository, dst_client,
+    copier = Copier(source.client, source.reference.repository, dst_client,
                      destination.repository)
     say(f"verified {source.reference}; copying to {target.name}")
     tree = copier.copy_image(digest)
-    for manifest_digest in tree:
-        copier.copy_referrers(manifest_digest)
-        copier.copy_cosign_att(manifest_digest)
+    judged = judged_from_verification(source) + judge_children(
+        source.client, source, tree[1:], policy, trust, key)
+    selection = select(judged, copy_all=copy_all_attestations)
+    copier.copy_attestations(selection.copy)
+    copier.stats.attestations_left_behind = len(selection.left_behind)
     if tag:
         top = copier.src.get_manifest(copier.src_repo, digest)
         dst_client.put_manifest(destination.repository, tag, top.raw, top.media_type)
@@ -134,10 +149,10 @@ def promote(src: str, dst: str, policy: Policy, *, key: PublicKey | None = None,
                 f"{summary_line(checked.verdict)}", checked.verdict,
                 hint="the destination registry may not have kept every attestation")
     return Promotion(source=source, destination=target, stats=copier.stats,
-                     destination_verification=checked)
+                     attestations=selection, destination_verification=checked)
 
 
-class _Copier:
+class Copier:
     """Copies content between two repositories (of one registry, or of two)."""
 
     def __init__(self, src: RegistryClient, src_repo: str, dst: RegistryClient,
@@ -224,41 +239,67 @@ class _Copier:
                                         CHUNK_BYTES)
 
     # ------------------------------------------------------------------------ attestations
-    def copy_referrers(self, subject_digest: str) -> None:
-        """Every referrer of ``subject_digest``, registered in the destination's index."""
-        for descriptor, via in referrer_descriptors(self.src, self.src_repo, subject_digest):
-            try:
-                manifest = self.src.get_manifest(self.src_repo, descriptor.digest)
-            except RegistryError:
-                if not listed_but_gone(self.src, self.src_repo, descriptor, via):
-                    raise
-                continue
-            if manifest.is_index:
-                for child in manifest.manifests():
-                    self.copy_image(child.digest)
-            else:
-                self._copy_manifest_blobs(manifest)
-            headers = self._put_manifest(manifest)
-            self.stats.referrers += 1
-            if registry_indexed(headers, subject_digest):
-                continue  # the destination indexes referrers itself
-            add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
-                                   _referrer_descriptor(manifest, descriptor))
+    def copy_attestations(self, chosen: tuple[Judged, ...]) -> None:
+        """Copy the chosen attestations from what was read the first time, by digest."""
+        cosign: dict[tuple[str, str], tuple[Manifest, set[str]]] = {}
+        for item in chosen:
+            found = item.found
+            assert found.manifest is not None
+            if found.layout == "referrer":
+                self.copy_referrer(found.manifest, found.descriptor, item.subject)
+            elif found.layout == "cosign-att":
+                key = (item.subject, found.manifest.digest)
+                cosign.setdefault(key, (found.manifest, set()))[1].add(found.descriptor.digest)
+        for (subject, _), (manifest, layers) in cosign.items():
+            self.copy_cosign_att(subject, manifest, layers)
 
-    def copy_cosign_att(self, subject_digest: str) -> None:
-        """The ``sha256-<hex>.att`` manifest, byte for byte (merged if one already exists)."""
-        tag = cosign_att_tag(subject_digest)
-        if self.src.head_manifest(self.src_repo, tag) is None:
-            return
-        manifest = self.src.get_manifest(self.src_repo, tag)
+    def copy_all_attached(self, subject_digest: str) -> None:
+        """Everything attached to ``subject_digest`` (referrers and every ``.att`` layer), as
+        discovered once now: for copies that judge nothing (``attest mirror`` without a
+        policy), where "everything upstream" is the contract."""
+        from oci_attest.registry.layouts import discover
+
+        subject = parse_reference(f"{self.src.registry}/{self.src_repo}@{subject_digest}")
+        cosign: dict[str, tuple[Manifest, set[str]]] = {}
+        for found in discover(self.src, subject):
+            if found.manifest is None:
+                continue
+            if found.layout == "referrer":
+                self.copy_referrer(found.manifest, found.descriptor, subject_digest)
+            elif found.layout == "cosign-att":
+                cosign.setdefault(found.manifest.digest, (found.manifest, set()))[1].add(
+                    found.descriptor.digest)
+        for manifest, layers in cosign.values():
+            self.copy_cosign_att(subject_digest, manifest, layers)
+
+    def copy_referrer(self, manifest: Manifest, listed: Descriptor, subject_digest: str) -> None:
+        """One referrer manifest (as verification read it), registered in the destination's
+        index when the destination does not index referrers itself."""
         self._copy_manifest_blobs(manifest)
-        layers = manifest.layers()
+        headers = self._put_manifest(manifest)
+        self.stats.referrers += 1
+        if registry_indexed(headers, subject_digest):
+            return  # the destination indexes referrers itself (OCI-Subject names the subject)
+        add_to_fallback_index(self.dst, self.dst_repo, subject_digest,
+                              _referrer_descriptor(manifest, listed))
+
+    def copy_cosign_att(self, subject_digest: str, manifest: Manifest, keep: set[str]) -> None:
+        """The ``.att`` manifest verification read, with only the ``keep`` layers: byte for
+        byte when that is all of them; merged into the destination's if it has one."""
+        tag = cosign_att_tag(subject_digest)
+        listed = [raw for raw in (manifest.json.get("layers") or []) if isinstance(raw, dict)]
+        kept = [raw for raw in listed if raw.get("digest") in keep]
+        if len(kept) != len(listed):
+            document = dict(manifest.json)
+            document["layers"] = kept
+            raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+            manifest = Manifest(raw=raw, media_type=manifest.media_type, digest=digest_of(raw))
+        self._copy_manifest_blobs(manifest)
         existing = self.dst.head_manifest(self.dst_repo, tag)
         if existing is not None and existing.digest != manifest.digest:
             current = self.dst.get_manifest(self.dst_repo, tag)
             have = {layer.digest for layer in current.layers()}
-            missing = [raw for raw in (manifest.json.get("layers") or [])
-                       if isinstance(raw, dict) and raw.get("digest") not in have]
+            missing = [raw for raw in kept if raw.get("digest") not in have]
             if missing:
                 merged = dict(current.json)
                 merged["layers"] = [*(current.json.get("layers") or []), *missing]
@@ -267,8 +308,8 @@ class _Copier:
                 self.stats.manifests += 1
         elif existing is None:
             self._put_manifest(manifest, reference=tag)
-        self.stats.cosign_layers += sum(1 for layer in layers
-                                        if layer.media_type == mt.DSSE_ENVELOPE)
+        self.stats.cosign_layers += sum(1 for raw in kept
+                                        if raw.get("mediaType") == mt.DSSE_ENVELOPE)
 
 
 def layer_has_urls(document: dict[str, Any], digest: str) -> bool:

@@ -8,7 +8,7 @@ attached to a platform manifest come along too.
 
 from __future__ import annotations
 
-from oci_attest.promote import _Copier
+from oci_attest.promote import Copier
 from oci_attest.registry.client import RegistryClient
 
 
@@ -16,9 +16,8 @@ def copy_with_attestations(src: RegistryClient, src_repo: str, dst: RegistryClie
                            dst_repo: str, digest: str) -> tuple[list[str], dict[str, int]]:
     """Copy ``digest`` (and, for an index, every child) with their referrers and ``.att``;
     returns every manifest digest of the image (the index first) and the copy counts."""
-    copier = _Copier(src, src_repo, dst, dst_repo)
+    copier = Copier(src, src_repo, dst, dst_repo)
     tree = copier.copy_image(digest)
     for manifest_digest in tree:
-        copier.copy_referrers(manifest_digest)
-        copier.copy_cosign_att(manifest_digest)
+        copier.copy_all_attached(manifest_digest)
     return tree, copier.stats.to_json()

@@ -457,17 +457,18 @@ class RegistryClient:
         )
 
     def resolve(self, ref: ImageReference) -> ImageReference:
-        """Tag to digest. A reference that already has a digest is checked to exist."""
+        """Tag to digest. A reference that already has a digest is checked to exist.
+
+        A tag is resolved by GET and the digest is the hash of the bytes received: a HEAD
+        answer's ``Docker-Content-Digest`` is only the server's word, and a lying proxy could
+        name any image there (whatever is then verified, promoted or scanned by that digest).
+        """
         if ref.digest:
             if self.head_manifest(ref.repository, ref.digest) is None:
                 raise RegistryError(f"{ref} does not exist in the registry",
                                     hint="check the digest and repository")
             return ref
-        descriptor = self.head_manifest(ref.repository, ref.reference)
-        if descriptor is None:
-            raise RegistryError(f"{ref} was not found in the registry",
-                                hint="check the name and tag, or push the image first")
-        return ref.with_digest(descriptor.digest)
+        return ref.with_digest(self.get_manifest(ref.repository, ref.reference).digest)
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str, *,
                      retry: bool = True,

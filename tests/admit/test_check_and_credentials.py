@@ -11,7 +11,7 @@ import yaml
 
 from devstack.kubeapi import FakeKubeApi
 from devstack.services import free_port
-from oci_attest.promote import _Copier
+from oci_attest.promote import Copier
 from oci_attest.reference import parse_reference
 from oci_attest.registry import layouts
 from oci_attest.registry.auth import Credentials
@@ -77,7 +77,7 @@ def test_pull_secrets_are_read_through_the_kubernetes_api(kubectl, make_image, s
     host = auth_registry.removeprefix("http://")
     source = make_image("admit/private", tag="1")
     private = RegistryClient(host, credentials=Credentials(username=USER, password=password))
-    copier = _Copier(source.client, "admit/private", private, "admit/private")
+    copier = Copier(source.client, "admit/private", private, "admit/private")
     copier.copy_image(source.digest)
     manifest = source.client.get_manifest("admit/private", source.digest)
     private.put_manifest("admit/private", "1", manifest.raw, manifest.media_type)

@@ -197,16 +197,16 @@ def test_a_relative_link_is_resolved_against_the_page(registry):
 def test_promote_into_an_api_without_oci_subject_writes_the_fallback_tag(registry, api_subject):
     """Promote follows the same rule as attach: no ``OCI-Subject``, so the fallback tag too
     (it used to ask the API once per referrer instead, and skip the tag)."""
-    from oci_attest.promote import _Copier
+    from oci_attest.promote import Copier
 
     source = RegistryClient(registry.host)
     _, digest = push_artifact(source, "t/promote-src", "v1", payload=b"promoted")
     ref = parse_reference(f"{registry.host}/t/promote-src@{digest}")
     ours = layouts.attach_referrer(source, ref, fake_bundle("a"), "p")
     api, client, _ = api_subject(subject_header="none")
-    copier = _Copier(source, "t/promote-src", client, "t/promote-dst")
+    copier = Copier(source, "t/promote-src", client, "t/promote-dst")
     copier.copy_image(digest)
-    copier.copy_referrers(digest)
+    copier.copy_all_attached(digest)
     index = client.get_manifest("t/promote-dst", layouts.fallback_tag(digest)).json
     assert [d["digest"] for d in index["manifests"]] == [ours.digest]
     assert not api.requests("GET", "/t/promote-dst/referrers/")
@@ -261,7 +261,7 @@ def test_a_malformed_list_is_a_registry_error(api_subject, body):
 def test_a_dangling_fallback_entry_hides_nothing(registry, api_subject, with_api):
     """The fallback tag lists a referrer that is no longer stored (deleted, expired): it is
     skipped with a warning; the others are still found, and promoted."""
-    from oci_attest.promote import _Copier
+    from oci_attest.promote import Copier
 
     api, client, ref = api_subject()
     if not with_api:
@@ -271,9 +271,9 @@ def test_a_dangling_fallback_entry_hides_nothing(registry, api_subject, with_api
     RegistryClient(registry.host).delete_manifest(ref.repository, gone.digest)
     found = layouts.discover(client, ref)
     assert [f.descriptor.digest for f in found] == [ours.digest]
-    copier = _Copier(client, ref.repository, client, "t/dangling-copy")
+    copier = Copier(client, ref.repository, client, "t/dangling-copy")
     copier.copy_image(ref.digest)
-    copier.copy_referrers(ref.digest)
+    copier.copy_all_attached(ref.digest)
     assert copier.stats.referrers == 1
     copied = layouts.discover(client, parse_reference(f"{api.host}/t/dangling-copy@{ref.digest}"))
     assert [f.descriptor.digest for f in copied] == [ours.digest]

@@ -176,3 +176,34 @@ def test_source_kinds() -> None:
     assert source_kind("docker-archive:/a:b.tar") == ("docker-archive", "/a:b.tar")
     with pytest.raises(InputError):
         source_kind("containers-storage:x")
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "zstd"])
+def test_a_layer_mismatch_is_sticky_and_drain_is_the_gate(tmp_path: Path,
+                                                          compression: str | None) -> None:
+    """A caller that swallowed the first error (a cataloger's try/except) must not see the
+    rest of a failed stream as a clean end: every later read or drain fails the same way."""
+    layout = oci_layout(tmp_path / "oci", [APP], compression=compression)
+    with open_image(f"oci-layout:{layout}") as image:
+        config = image.config
+    config["rootfs"]["diff_ids"] = ["sha256:" + "0" * 64]
+    raw = json.dumps(config).encode()
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    (blobs / hashlib.sha256(raw).hexdigest()).write_bytes(raw)
+    manifest["config"].update(digest="sha256:" + hashlib.sha256(raw).hexdigest(), size=len(raw))
+    raw_manifest = json.dumps(manifest).encode()
+    (blobs / hashlib.sha256(raw_manifest).hexdigest()).write_bytes(raw_manifest)
+    index["manifests"][0].update(digest="sha256:" + hashlib.sha256(raw_manifest).hexdigest(),
+                                 size=len(raw_manifest))
+    (layout / "index.json").write_text(json.dumps(index))
+    with open_image(f"oci-layout:{layout}") as image:
+        source = image.layers[0].opener()
+        try:
+            assert source.read(512)  # reading works: the verdict comes at the end
+            for _ in range(2):
+                with pytest.raises(InputError, match=r"layer 1 .* does not match its diff_id"):
+                    source.drain()
+        finally:
+            source.close()

@@ -151,3 +151,39 @@ def test_promote_refuses_and_copies_nothing(make_image, signer, flags, registry)
     client = RegistryClient(registry.host)
     assert client.list_tags(repository) == []
     assert client.head_manifest(repository, image.digest) is None
+
+
+def test_promote_leaves_rejected_attestations_behind(make_image, signer, flags, registry):
+    """A statement about another image, validly signed by the trusted identity and attached
+    to this one, is rejected by verification: it stays behind unless asked for."""
+    image = make_image("staging/mixed")
+    other = make_image("staging/mixed")
+    _attest(image, signer)
+    image.attach(signer.sign(statement(other.digest, provenance())), layout="both")
+    client = RegistryClient(registry.host)
+
+    repository = f"prod/mixed-{uuid.uuid4().hex[:6]}"
+    result = promote(image.tagged, f"{registry.host}/{repository}:release", *flags)
+    assert result.exit_code == 0, result.output
+    left = [line for line in result.stderr.splitlines()
+            if line.startswith("attestation left behind:")]
+    assert len(left) == 2 and all("made for another artifact" in line for line in left), left
+    copied = [line for line in result.stderr.splitlines()
+              if line.startswith("attestation copied:")]
+    assert len(copied) == 3, result.stderr
+    found = layouts.discover(client, parse_reference(f"{registry.host}/{repository}"
+                                                     f"@{image.digest}"))
+    assert sorted(f.layout for f in found) == ["cosign-att", "referrer", "referrer"]
+
+    everything = f"prod/mixed-all-{uuid.uuid4().hex[:6]}"
+    result = promote(image.tagged, f"{registry.host}/{everything}", *flags,
+                     "--copy-all-attestations", "--format", "json")
+    assert result.exit_code == 0, result.output
+    moved = json.loads(result.stdout)["promotedAttestations"]
+    assert moved["leftBehind"] == [] and len(moved["copied"]) == 5
+    assert sum("made for another artifact" in c.get("rejection", "")
+               for c in moved["copied"]) == 2
+    found = layouts.discover(client, parse_reference(f"{registry.host}/{everything}"
+                                                     f"@{image.digest}"))
+    assert sorted(f.layout for f in found) == ["cosign-att", "cosign-att", "referrer",
+                                                "referrer", "referrer"]
