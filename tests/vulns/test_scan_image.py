@@ -132,9 +132,7 @@ def _go_affected(affected: dict, version: str) -> bool:
                 return False
             if kind == "introduced" and target >= bound:
                 state = True
-            elif kind == "fixed" and target >= bound:
-                state = False
-            elif kind == "last_affected" and target > bound:
+            elif (kind == "fixed" and target >= bound) or (kind == "last_affected" and target > bound):
                 state = False
         if state:
             return True
