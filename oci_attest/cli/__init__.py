@@ -33,6 +33,8 @@ COMMANDS = {
     "verify": "oci_attest.cli.verify",
     "promote": "oci_attest.cli.promote",
     "scan-secrets": "oci_attest.cli.secrets",
+    "vulndb": "oci_attest.cli.vulns",
+    "scan": "oci_attest.cli.vulns",
     "pin": "oci_attest.cli.pin",
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",

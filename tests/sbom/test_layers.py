@@ -157,7 +157,7 @@ def test_os_release_symlink_resolution_and_whiteout(tmp_path: Path, compression)
     result = scan_layers(tmp_path, debian_base(), compression=compression)
     assert result.distro is not None and result.distro.qualifier == "debian-12"
     assert find(result, "libc6").purl(result.distro) == (
-        "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=amd64&distro=debian-12")
+        "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=amd64&distro=debian-12&upstream=glibc")
     gone = scan_layers(tmp_path, debian_base(), layer(wh("usr/lib/os-release")),
                        compression=compression)
     assert gone.distro is None

@@ -55,7 +55,8 @@ def test_cyclonedx_validates_with_the_library_validator(archive: Path) -> None:
     assert len(refs) == len(set(refs))  # the two installations of dup get distinct refs
     assert sum(1 for r in refs if r.startswith("pkg:npm/dup@1.0.0")) == 2
     libc = next(c for c in document["components"] if c["name"] == "libc6")
-    assert libc["purl"] == "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=amd64&distro=debian-12"
+    assert libc["purl"] == ("pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=amd64&distro=debian-12"
+                            "&upstream=glibc")
     assert libc["licenses"] == [{"license": {"id": "LGPL-2.1-or-later"}}]
     props = {p["name"]: p["value"] for p in libc["properties"]}
     assert props["attest:path"] == "/var/lib/dpkg/status"

@@ -178,6 +178,12 @@ def _package(fields: dict[str, str], path: str, layer: int) -> Package:
             properties["attest:deb:source"] = match.group(1)
             if match.group(2):
                 properties["attest:deb:source-version"] = match.group(2).strip()
+            # Advisories are per source package (openssl), images hold binaries (libssl3):
+            # the purl carries the source as syft writes it, `upstream=src[@version]`.
+            upstream = match.group(1)
+            if match.group(2) and match.group(2).strip() != version:
+                upstream += f"@{match.group(2).strip()}"
+            qualifiers["upstream"] = upstream
     description = fields.get("Description", "").split("\n", 1)[0].strip() or None
     relations = ", ".join(v for v in (fields.get("Pre-Depends", ""), fields.get("Depends", ""))
                           if v.strip())
