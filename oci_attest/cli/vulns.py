@@ -166,10 +166,10 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
             raise UsageError("--policy verifies an image's attestation; sbom:FILE has none")
         source = from_sbom_file(Path(target.removeprefix("sbom:")))
     elif policy_file is not None:
-        from oci_attest.verify.policy import PolicyFlags, combine, load_policy
+        from oci_attest.verify.policy import PolicyFlags, combine, for_images, load_policy
 
-        source = from_verified_attestation(target, combine(load_policy(policy_file),
-                                                           PolicyFlags()))
+        source = from_verified_attestation(
+            target, for_images(combine(load_policy(policy_file), PolicyFlags())))
     else:
         source = from_image_layers(target, progress=say)
     say(f"{len(source.purls)} components from {source.source}")
