@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oci_attest.build.base import BuildBackend, BuildRequest
+from oci_attest.build.check import check_base_layers, check_pinned
+from oci_attest.collect.bases import BaseImage, inspect_base
 from oci_attest.collect.builder import CiFacts, detect_ci
 from oci_attest.collect.materials import (
     ExternalImage,
-    RemoteFile,
-    parse_dockerfile,
+    collect_materials,
     pinned_dockerfile,
-    resolve_images,
 )
+from oci_attest.collect.remote import remote_file_from_json
 from oci_attest.collect.source import SourceFacts, collect_source
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.provenance import BuildParameters, RunFacts, build_predicate
@@ -127,7 +128,8 @@ class Pipeline:
     def run(self) -> BuildOutcome:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("collect", self._collect), ("build", self._build),
-            ("secret-scan", self._scan_secrets), ("push", self._push),
+            ("check-build", self._check_build), ("secret-scan", self._scan_secrets),
+            ("push", self._push),
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
         for name, step in steps:
             started = time.perf_counter()
@@ -147,19 +149,43 @@ class Pipeline:
         self._progress("collecting source, builder and materials")
         ci = detect_ci()
         source = collect_source(context, ci, require_clean=options.require_clean)
-        facts = parse_dockerfile(dockerfile, self._build_args)
+        clients: dict[str, RegistryClient] = {}
+        resolved_refs: dict[str, ImageReference] = {}
+
+        def resolve(ref: ImageReference) -> ImageReference:
+            if str(ref) not in resolved_refs:
+                client = clients.setdefault(ref.registry, RegistryClient(ref.registry))
+                resolved_refs[str(ref)] = client.resolve(ref)
+                self._progress(f"base image {ref} is {resolved_refs[str(ref)].digest}")
+            return resolved_refs[str(ref)]
+
+        def inspect(image: ExternalImage) -> BaseImage:
+            assert image.resolved is not None
+            client = clients.setdefault(image.resolved.registry,
+                                        RegistryClient(image.resolved.registry))
+            base = inspect_base(client, image.resolved, image.platform or self.backend.platform())
+            if base.from_index:
+                self._progress(f"base image {image.written}: {base.platform} manifest "
+                               f"{base.manifest}")
+            return base
+
+        facts = collect_materials(dockerfile, self._build_args, resolve, inspect)
         if facts.heredocs:
             raise InputError(f"Dockerfile {dockerfile} uses heredocs, which the docker engine's "
                              "classic builder cannot build", hint="use RUN lines instead")
-        clients: dict[str, RegistryClient] = {}
-
-        def resolve(ref: ImageReference) -> ImageReference:
-            client = clients.setdefault(ref.registry, RegistryClient(ref.registry))
-            resolved = client.resolve(ref)
-            self._progress(f"base image {ref} is {resolved.digest}")
-            return resolved
-
-        images = resolve_images(facts, resolve)
+        images = facts.images
+        final = facts.final_stage(options.target)
+        final_base = None
+        if final is not None and final.image is not None:
+            assert final.image.resolved is not None
+            base = facts.bases[str(final.image.reference)]
+            final_base = {"image": final.image.resolved.pinned(), "manifest": base.manifest,
+                          "diffIds": list(base.diff_ids)}
+        for remote in facts.remote_files:
+            if not remote.pinned:
+                self._progress(f"warning: remote input {remote.url} ({remote.via or 'ADD'}, "
+                               f"line {remote.line}) has no recorded digest; it is listed as "
+                               "unpinned")
         self._warn_secret_build_args()
         repo_root = context if source.subdirectory == "." else _parent_n(
             context, len(Path(source.subdirectory).parts))
@@ -173,13 +199,17 @@ class Pipeline:
             labels=redact_mapping(options.labels, options.redact),
             network=options.network,
         )
-        self.state.write("Dockerfile.pinned", pinned_dockerfile(facts))
+        pinned = pinned_dockerfile(facts)
+        check_pinned(pinned.decode("utf-8"))
+        self.state.write("Dockerfile.pinned", pinned)
         self.state.write_json("facts.json", {
             "source": dataclasses.asdict(source),
             "ci": dataclasses.asdict(ci),
             "params": dataclasses.asdict(params),
             "images": [_image_to_json(i) for i in images],
             "remoteFiles": [dataclasses.asdict(f) for f in facts.remote_files],
+            "onbuild": facts.onbuild,
+            "finalBase": final_base,
         })
         self.state.done("collect", {"at": _now()})
 
@@ -211,6 +241,25 @@ class Pipeline:
         self.state.done("build", {"imageId": result.image_id, "startedOn": started,
                                   "finishedOn": _now(), "backend": self.backend.name,
                                   "backendVersion": self.backend.version()})
+
+    # -------------------------------------------------------------------------- check build
+    def _check_build(self) -> None:
+        """After the build, before push and signing: the Dockerfile the engine got pins every
+        image (judged without the parser that pinned it), and the built image starts with
+        exactly the recorded final-stage base's layers. The platform recorded is the one in
+        the built image's config."""
+        if self.state.step("check-build"):
+            return
+        build = self.state.step("build")
+        check_pinned(self.state.read("Dockerfile.pinned").decode("utf-8", "replace"))
+        built = self.backend.inspect(build["imageId"])
+        final_base = json.loads(self.state.read("facts.json")).get("finalBase")
+        base_layers = 0
+        if final_base:
+            base_layers = len(final_base["diffIds"])
+            check_base_layers(built.diff_ids, list(final_base["diffIds"]), final_base["image"])
+        self.state.done("check-build", {"platform": built.platform, "baseLayers": base_layers,
+                                        "layers": len(built.diff_ids)})
 
     # -------------------------------------------------------------------------- secret scan
     def _scan_secrets(self) -> None:
@@ -274,12 +323,17 @@ class Pipeline:
                     for ref, digest in self.subjects()]
         facts = json.loads(self.state.read("facts.json"))
         build = self.state.step("build")
+        checked = self.state.step("check-build") or {}
+        params = BuildParameters(**facts["params"])
+        if checked.get("platform"):
+            params = dataclasses.replace(params, platform=str(checked["platform"]))
         predicate = build_predicate(
             source=SourceFacts(**facts["source"]),
             ci=CiFacts(**facts["ci"]),
-            params=BuildParameters(**facts["params"]),
+            params=params,
             images=[_image_from_json(i) for i in facts["images"]],
-            remote_files=[RemoteFile(**f) for f in facts["remoteFiles"]],
+            remote_files=[remote_file_from_json(f) for f in facts["remoteFiles"]],
+            onbuild=list(facts.get("onbuild") or []),
             run=RunFacts(
                 backend=build["backend"],
                 backend_version=build["backendVersion"],
@@ -426,7 +480,8 @@ def _image_to_json(image: ExternalImage) -> dict[str, Any]:
     assert image.resolved is not None
     return {"written": image.written, "raw": image.raw, "reference": str(image.reference),
             "instruction": image.instruction, "line": image.line, "stage": image.stage,
-            "resolved": str(image.resolved)}
+            "resolved": str(image.resolved), "platform": image.platform, "via": image.via,
+            "manifest": image.manifest}
 
 
 def _image_from_json(data: dict[str, Any]) -> ExternalImage:
@@ -434,7 +489,8 @@ def _image_from_json(data: dict[str, Any]) -> ExternalImage:
         written=data["written"], raw=data["raw"],
         reference=parse_reference(data["reference"], default_tag=None),
         instruction=data["instruction"], line=data["line"], stage=data["stage"],
-        resolved=parse_reference(data["resolved"], default_tag=None))
+        resolved=parse_reference(data["resolved"], default_tag=None),
+        platform=data.get("platform"), via=data.get("via"), manifest=data.get("manifest"))
 
 
 def _relative(path: Path, root: Path) -> str:
