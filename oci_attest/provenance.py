@@ -116,7 +116,7 @@ def _image_dependencies(images: list[ExternalImage], platform: str) -> list[dict
 
 def _remote_dependencies(files: list[RemoteFile]) -> list[dict[str, Any]]:
     return [
-        {"uri": f"git+{f.url}" if f.kind == "git" and not f.url.startswith("git+") else f.url,
+        {"uri": f.url,
          **({"digest": _digest_map(f.digest)} if f.digest else {}),
          "annotations": {"uses": _use("ADD", f.line, f.via), "pinned": f.digest is not None,
                          "kind": f.kind}}

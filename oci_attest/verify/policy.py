@@ -167,6 +167,7 @@ class ProvenancePolicy:
     max_age: timedelta | None = None
     signer_consistency: bool = True
     require_secret_scan: bool = False
+    require_pinned_remote_inputs: bool = False
 
     @property
     def checks_anything(self) -> bool:
@@ -174,7 +175,7 @@ class ProvenancePolicy:
         return bool(self.builder_ids or self.source_repositories or self.source_refs
                     or self.require_clean_tree or self.allowed_base_registries
                     or self.require_pinned_base_images or self.max_age
-                    or self.require_secret_scan)
+                    or self.require_secret_scan or self.require_pinned_remote_inputs)
 
 
 def repository_allowed(pattern: str, repository: str) -> bool:
@@ -242,6 +243,7 @@ class Policy:
                 "maxAge": format_duration(self.provenance.max_age)
                 if self.provenance.max_age else None,
                 "signerConsistency": self.provenance.signer_consistency,
+                "requirePinnedRemoteInputs": self.provenance.require_pinned_remote_inputs,
             },
             "sbom": {"required": self.sbom.required,
                      "predicateTypes": list(self.sbom.predicate_types),
@@ -268,6 +270,7 @@ class PolicyFlags:
     require_secret_scan: bool | None = None
     allowed_base_registries: tuple[str, ...] = ()
     require_pinned_base_images: bool | None = None
+    require_pinned_remote_inputs: bool | None = None
     max_age: str | None = None
     require_sbom: bool | None = None
     deny_components: tuple[str, ...] = ()
@@ -331,6 +334,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         require_pinned_base_images=_pick(flags.require_pinned_base_images,
                                           provenance.require_pinned_base_images),
         max_age=max_age,
+        require_pinned_remote_inputs=_pick(flags.require_pinned_remote_inputs,
+                                           provenance.require_pinned_remote_inputs),
     )
     sbom = replace(
         base.sbom,
@@ -364,7 +369,7 @@ _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_re
                   "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
                     "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
-                    "signerConsistency")
+                    "signerConsistency", "requirePinnedRemoteInputs")
 _BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
 _SBOM_KEYS = ("required", "predicateTypes", "deny")
 _DENY_KEYS = ("purl", "versions", "reason")
@@ -517,6 +522,9 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
                                          "provenance.signerConsistency"),
         require_secret_scan=where.boolean(document.get("requireSecretScan", False),
                                           "provenance.requireSecretScan"),
+        require_pinned_remote_inputs=where.boolean(
+            document.get("requirePinnedRemoteInputs", False),
+            "provenance.requirePinnedRemoteInputs"),
     )
 
 
