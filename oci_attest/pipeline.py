@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from oci_attest.state import RunState
 from oci_attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1, Subject, make_statement
 
 log = logging.getLogger(__name__)
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 AttachMode = Literal["referrers", "cosign", "both", "none"]
 Progress = Callable[[str], None]
@@ -311,6 +313,10 @@ class Pipeline:
         seen: dict[str, tuple[ImageReference, str]] = {}
         for tag in self.options.tags:
             ref = parse_reference(tag)
+            if not isinstance(pushed.get(tag), str) or not _SHA256.match(pushed[tag]):
+                raise InputError(f"{self.state.directory}/state.json records no valid pushed "
+                                 f"digest for {tag}", hint="the state file was tampered "
+                                                           "with; start a new run")
             seen.setdefault(f"{ref.name}@{pushed[tag]}",
                             (ref.without_tag().with_digest(pushed[tag]), pushed[tag]))
         return list(seen.values())
@@ -321,27 +327,7 @@ class Pipeline:
             return
         subjects = [Subject(name=ref.name, digest={"sha256": digest.split(":", 1)[1]})
                     for ref, digest in self.subjects()]
-        facts = json.loads(self.state.read("facts.json"))
-        build = self.state.step("build")
-        checked = self.state.step("check-build") or {}
-        params = BuildParameters(**facts["params"])
-        if checked.get("platform"):
-            params = dataclasses.replace(params, platform=str(checked["platform"]))
-        predicate = build_predicate(
-            source=SourceFacts(**facts["source"]),
-            ci=CiFacts(**facts["ci"]),
-            params=params,
-            images=[_image_from_json(i) for i in facts["images"]],
-            remote_files=[remote_file_from_json(f) for f in facts["remoteFiles"]],
-            onbuild=list(facts.get("onbuild") or []),
-            run=RunFacts(
-                backend=build["backend"],
-                backend_version=build["backendVersion"],
-                started=datetime.fromisoformat(build["startedOn"]),
-                finished=datetime.fromisoformat(build.get("pushedOn") or build["finishedOn"]),
-                secret_scan=self.state.step("secret-scan"),
-            ),
-        )
+        predicate = self._provenance_predicate()
         written = ["provenance"]
         self.state.write("provenance.intoto.json",
                          make_statement(subjects, SLSA_PROVENANCE_V1, predicate))
@@ -358,6 +344,73 @@ class Pipeline:
             written.append("sbom")
         self.state.done("describe", {"statements": written})
 
+    def _provenance_predicate(self) -> dict[str, Any]:
+        """The provenance predicate, derived from facts.json and the recorded steps only, so
+        that it can be derived again before signing and compared with the statement file."""
+        facts = json.loads(self.state.read("facts.json"))
+        build = self.state.step("build")
+        checked = self.state.step("check-build") or {}
+        params = BuildParameters(**facts["params"])
+        if checked.get("platform"):
+            params = dataclasses.replace(params, platform=str(checked["platform"]))
+        return build_predicate(
+            source=SourceFacts(**facts["source"]),
+            ci=CiFacts(**facts["ci"]),
+            params=params,
+            images=[_image_from_json(i) for i in facts["images"]],
+            remote_files=[remote_file_from_json(f) for f in facts["remoteFiles"]],
+            onbuild=list(facts.get("onbuild") or []),
+            run=RunFacts(
+                backend=build["backend"],
+                backend_version=build["backendVersion"],
+                started=datetime.fromisoformat(build["startedOn"]),
+                finished=datetime.fromisoformat(build.get("pushedOn") or build["finishedOn"]),
+                secret_scan=self.state.step("secret-scan"),
+            ),
+        )
+
+    def statement_names(self) -> list[str]:
+        """``steps.describe.statements``, validated: the names come from a file on disk and
+        become file names, so only this build's own statements are accepted."""
+        names = self.state.step("describe")["statements"]
+        known = dict(STATEMENTS)
+        if (not isinstance(names, list) or len(set(map(str, names))) != len(names)
+                or any(not isinstance(n, str) or n not in known for n in names)):
+            raise InputError(f"{self.state.directory}/state.json names statements {names!r:.80}"
+                             f", expected some of {', '.join(known)}",
+                             hint="the state file was tampered with; start a new run")
+        return names
+
+    def check_statement(self, name: str, raw: bytes) -> None:
+        """Before signing: the statement file says what facts.json and the recorded steps say
+        (subjects = the pushed digests; provenance = the predicate derived again; SBOM = the
+        SBOM file). A statement edited in the state directory is never signed."""
+        where = f"{self.state.directory}/{name}.intoto.json"
+        try:
+            statement = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise InputError(f"{where} is not JSON") from None
+        expected_subjects = [{"name": ref.name, "digest": {"sha256": digest.split(":", 1)[1]}}
+                             for ref, digest in self.subjects()]
+        problems = []
+        if not isinstance(statement, dict):
+            problems.append("not a JSON object")
+        else:
+            if statement.get("subject") != expected_subjects:
+                problems.append("its subject is not the pushed image")
+            if statement.get("predicateType") != dict(STATEMENTS)[name]:
+                problems.append("its predicate type is wrong")
+            if name == "provenance":
+                derived = json.loads(json.dumps(self._provenance_predicate()))
+                if statement.get("predicate") != derived:
+                    problems.append("its predicate differs from the one derived from facts.json")
+            elif statement.get("predicate") != json.loads(self.state.read("sbom.cdx.json")):
+                problems.append("its predicate differs from sbom.cdx.json")
+        if problems:
+            raise InputError(f"{where} does not match the run's recorded facts: "
+                             f"{'; '.join(problems)}; it is not signed",
+                             hint="the state directory was modified; start a new run")
+
     # --------------------------------------------------------------------------------- sign
     def _sign(self) -> None:
         if not self.options.sign:
@@ -366,19 +419,20 @@ class Pipeline:
                                "be attached; they are in the output directory only")
                 self.state.done("sign-skipped", True)
             return
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         pending = [n for n in names if not self.state.has(f"{n}.sigstore.json")]
         if not pending:
             return
+        statements = [(n, self.state.read(f"{n}.intoto.json")) for n in pending]
+        for name, raw in statements:
+            self.check_statement(name, raw)
         from oci_attest.sign import load_trust_config, resolve_identity_token, sign_statements
 
         trust = load_trust_config(Path(self.options.trust_config)
                                   if self.options.trust_config else None)
         token = resolve_identity_token(self._identity_token, trust)
         self._progress(f"signing {', '.join(pending)} (one certificate for the build)")
-        for signed in sign_statements(
-                [(n, self.state.read(f"{n}.intoto.json")) for n in pending],
-                identity_token=token, trust_config=trust):
+        for signed in sign_statements(statements, identity_token=token, trust_config=trust):
             self.state.write(f"{signed.name}.sigstore.json", signed.bundle_json)
             self.state.record("sign", signed.name, {"at": _now()})
 
@@ -389,7 +443,7 @@ class Pipeline:
         layouts = {"referrers": ["referrer"], "cosign": ["cosign-att"],
                    "both": ["referrer", "cosign-att"]}[self.options.attach]
         done = self.state.step("attach") or {}
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         predicate_types = dict(STATEMENTS)
         writers = {"referrer": attach_referrers, "cosign-att": attach_cosign_atts}
         jobs = []
@@ -427,7 +481,7 @@ class Pipeline:
     def _finish(self) -> BuildOutcome:
         subjects = self.subjects()
         attach = self.state.step("attach") or {}
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         predicate_types = dict(STATEMENTS)
         attestations = []
         for name in names:
@@ -441,7 +495,11 @@ class Pipeline:
             if entry["signed"]:
                 entry["bundle"] = str(self.state.directory / f"{name}.sigstore.json")
             for key, digest in sorted(attach.items()):
-                image, statement, layout = key.split(" ")
+                parts = str(key).split(" ")
+                if len(parts) != 3:
+                    raise InputError(f"{self.state.directory}/state.json has a malformed "
+                                     f"attach entry {str(key)[:60]!r}")
+                image, statement, layout = parts
                 if statement == name:
                     entry["locations"].append({"image": image, "layout": layout,
                                                "digest": digest})
@@ -473,6 +531,14 @@ def resume_run(directory: Path) -> tuple[RunState, BuildOptions]:
         options = BuildOptions(**state.options)
     except TypeError as error:
         raise InputError(f"{directory}/state.json has unexpected options: {error}") from None
+    if (options.attach not in ("referrers", "cosign", "both", "none")
+            or not isinstance(options.tags, list) or not options.tags
+            or not all(isinstance(t, str) for t in options.tags)):
+        raise InputError(f"{directory}/state.json has malformed options",
+                         hint="the state file was tampered with; start a new run")
+    for tag in options.tags:
+        if parse_reference(tag).digest:
+            raise InputError(f"{directory}/state.json: tag {tag} has a digest")
     return state, options
 
 
