@@ -12,6 +12,10 @@ brought to the one form both read alike, or refused with the line and the fix:
   ``\\x1e``, NEL, U+2028/2029) and every other control character is refused;
 * whitespace other than space and tab (no-break space, ideographic space...) is refused: the
   two parsers disagree on what counts as a separator;
+* a line holding only the escape character is refused (an empty continuation to the engine,
+  an instruction named ``\\`` to ``dockerfile_parse``);
+* a file that ends inside a line continuation is refused (the engine runs that last
+  instruction, ``dockerfile_parse`` drops it);
 * an ``escape`` directive is honoured by every engine version only on the first line; anywhere
   else in the leading comments (after ``# syntax=``, an empty directive or a blank line) it is
   refused, as is one whose value is not exactly one backslash or backtick.
@@ -78,7 +82,30 @@ def normalise_dockerfile(content: bytes, path: Path | str) -> DockerfileText:
                     f"Dockerfile {path} line {number}: {kind} {_describe(char)}, which the "
                     "docker engine and attest's parser could read differently",
                     hint="use plain spaces, tabs and \\n line breaks only")
-    return DockerfileText(text=text, escape=_escape_directive(text, path))
+    escape = _escape_directive(text, path)
+    _check_last_line(text, escape, path)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip(" \t") == escape:
+            # The engine reads it as an empty line that continues into the next (whose FROM
+            # then starts an instruction); dockerfile_parse as an instruction named ``\``.
+            raise InputError(f"Dockerfile {path} line {number}: a line holding only the escape "
+                             f"character {escape}", hint="remove the line")
+    return DockerfileText(text=text, escape=escape)
+
+
+def _check_last_line(text: str, escape: str, path: Path | str) -> None:
+    """A file ending inside a line continuation: the engine still runs the last instruction,
+    ``dockerfile_parse`` drops it (with whatever ``--from`` it names)."""
+    lines = text.split("\n")
+    for number in range(len(lines), 0, -1):
+        line = lines[number - 1]
+        if _COMMENT_OR_BLANK.match(line):
+            continue  # the engine skips these inside a continuation too
+        if line.rstrip(" \t").endswith(escape):
+            raise InputError(f"Dockerfile {path} line {number}: the file ends inside a line "
+                             f"continuation ({escape} at the end of the last instruction)",
+                             hint=f"remove the trailing {escape}")
+        return
 
 
 def _escape_directive(text: str, path: Path | str) -> str:

@@ -337,7 +337,9 @@ def _maybe_image(facts: DockerfileFacts, raw: str, args: Mapping[str, str], inst
                          hint="give it a default or pass --build-arg")
     written = _expand(raw, args)
     lowered = written.lower()
-    if lowered == "scratch" or lowered in facts.stages or written.isdigit():
+    # A stage index is a --from form only: ``FROM 0`` is an image called 0 to the engine.
+    if lowered == "scratch" or lowered in facts.stages or (written.isdigit()
+                                                           and instruction != "FROM"):
         return
     try:
         reference = parse_reference(written)
@@ -402,8 +404,9 @@ def _pinned_from(value: str, pinned: str, line: int) -> str:
     flags = []
     while words and words[0].startswith("--"):
         flags.append(words.pop(0))
-    if not words:
-        raise InputError(f"cannot pin the FROM on line {line}")
+    if len(words) not in (1, 3) or (len(words) == 3 and words[1].lower() != "as"):
+        raise InputError(f"the FROM on line {line} is not FROM [--platform=...] IMAGE [AS NAME]",
+                         hint="the engine would refuse it too; fix the line")
     return " ".join(["FROM", *flags, pinned, *words[1:]])
 
 

@@ -269,3 +269,10 @@ def test_the_platform_manifest_of_an_index_is_kept(tmp_path):
     assert facts.images[0].manifest == child
     final = facts.final_stage(None)
     assert final is not None and final.image is not None and final.image.manifest == child
+
+
+def test_from_a_number_is_an_image_not_a_stage_index(tmp_path):
+    # ``COPY --from=0`` names stage 0; ``FROM 0`` is the image docker.io/library/0 to the engine.
+    facts = parse_dockerfile(write(tmp_path, "FROM scratch\nFROM 0\nCOPY --from=0 / /\n"), {})
+    assert [(i.instruction, str(i.reference)) for i in facts.images] == [
+        ("FROM", "docker.io/library/0:latest")]
