@@ -258,6 +258,12 @@ class _Walk:
         self.in_stage = True
         self.stage_args = {}
         image, stage = image_from(value)
+        words = [w for w in value.split() if not w.startswith("--")]
+        if words and (len(words) not in (1, 3) or (len(words) == 3
+                                                   and words[1].lower() != "as")):
+            raise InputError(f"Dockerfile {facts.path} line {line}: FROM takes "
+                             "[--platform=...] IMAGE [AS NAME]",
+                             hint="the engine would refuse it too; fix the line")
         if image is None:
             raise InputError(f"Dockerfile {facts.path} line {line}: FROM without an image",
                              hint="write FROM IMAGE[:TAG] [AS NAME]")
@@ -338,8 +344,8 @@ def _maybe_image(facts: DockerfileFacts, raw: str, args: Mapping[str, str], inst
     written = _expand(raw, args)
     lowered = written.lower()
     # A stage index is a --from form only: ``FROM 0`` is an image called 0 to the engine.
-    if lowered == "scratch" or lowered in facts.stages or (written.isdigit()
-                                                           and instruction != "FROM"):
+    if lowered == "scratch" or (lowered in facts.stages and not (
+            written.isdigit() and instruction == "FROM")):
         return
     try:
         reference = parse_reference(written)

@@ -78,7 +78,8 @@ def test_each_distinct_image_is_resolved_once(tmp_path):
     ("text", "message"),
     [
         ("FROM ${NOPE}\n", "ARG with no value"),
-        ("FROM reg.io/app;rm -rf /\n", "invalid"),
+        ("FROM reg.io/app;rm -rf /\n", "FROM takes"),
+        ("FROM reg.io/app;rm\n", "invalid"),
         ("FROM\n", "FROM without an image"),
         ("FROM scratch\nRUN <<EOF\necho hi\n", "never terminated"),
     ],
