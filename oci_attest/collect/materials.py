@@ -344,8 +344,10 @@ def _maybe_image(facts: DockerfileFacts, raw: str, args: Mapping[str, str], inst
     written = _expand(raw, args)
     lowered = written.lower()
     # A stage index is a --from form only: ``FROM 0`` is an image called 0 to the engine.
-    if lowered == "scratch" or (lowered in facts.stages and not (
-            written.isdigit() and instruction == "FROM")):
+    if written.isdigit():
+        if instruction != "FROM":
+            return  # a stage index
+    elif lowered == "scratch" or lowered in facts.stages:
         return
     try:
         reference = parse_reference(written)
