@@ -80,8 +80,10 @@ def test_an_enormous_line_within_the_limit_parses_quickly(tmp_path):
     assert [str(i.reference) for i in facts.images] == ["docker.io/library/alpine:3.20"]
 
 
-def test_attest_build_reports_a_hostile_dockerfile_in_one_line(tmp_path):
-    (tmp_path / "Dockerfile").write_text(HOSTILE["unterminated heredoc"])
+@pytest.mark.parametrize("name", ["unterminated heredoc", "form feed in a comment",
+                                  "escape after an empty syntax directive"])
+def test_attest_build_reports_a_hostile_dockerfile_in_one_line(tmp_path, name):
+    (tmp_path / "Dockerfile").write_bytes(HOSTILE[name].encode())
     result = CliRunner().invoke(cli, ["build", str(tmp_path), "-t", "127.0.0.1:9/x/y:1",
                                       "--no-sign", "-o", str(tmp_path / "out")])
     assert result.exit_code == 3, result.output
