@@ -162,6 +162,9 @@ def collect_materials(path: Path, build_args: Mapping[str, str], resolve: Resolv
     bases = {str(i.reference): inspect(i) for i in first.images if i.instruction == "FROM"}
     facts = parse_dockerfile(path, build_args, bases)
     resolve_images(facts, resolve)
+    for image in facts.images:  # COPY --from / RUN --mount images: their platform manifest
+        if str(image.reference) not in bases:
+            bases[str(image.reference)] = inspect(image)
     facts.bases = bases
     facts.images = [_with_base(i, bases.get(str(i.reference))) for i in facts.images]
     by_line = {i.line: i for i in facts.images if i.instruction == "FROM" and i.via is None}
@@ -172,7 +175,7 @@ def collect_materials(path: Path, build_args: Mapping[str, str], resolve: Resolv
 
 
 def _with_base(image: ExternalImage, base: BaseImage | None) -> ExternalImage:
-    if image.instruction != "FROM" or base is None:
+    if base is None:
         return image
     return replace(image, platform=base.platform,
                    manifest=base.manifest if base.from_index else None)

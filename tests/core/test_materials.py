@@ -265,9 +265,14 @@ def test_an_onbuild_trigger_naming_an_image_by_tag_is_refused(tmp_path):
 
 def test_the_platform_manifest_of_an_index_is_kept(tmp_path):
     child = "sha256:" + "f" * 64
-    path = write(tmp_path, "FROM 127.0.0.1:5000/multi:1 AS a\nFROM a\n")
-    facts = collect_materials(path, {}, fake_registry, lambda image: base_with(manifest=child))
-    assert facts.images[0].manifest == child
+    path = write(tmp_path, "FROM 127.0.0.1:5000/multi:1 AS a\nFROM a\n"
+                           "COPY --from=127.0.0.1:5000/tool:1 / /\n")
+    inspected = []
+    facts = collect_materials(path, {}, fake_registry,
+                              lambda image: inspected.append(image.written)
+                              or base_with(manifest=child))
+    assert inspected == ["127.0.0.1:5000/multi:1", "127.0.0.1:5000/tool:1"]
+    assert [i.manifest for i in facts.images] == [child, child]
     final = facts.final_stage(None)
     assert final is not None and final.image is not None and final.image.manifest == child
 
