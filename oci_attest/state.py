@@ -42,6 +42,31 @@ def check_directory(directory: Path) -> None:
                          hint=f"chmod go-w {directory}, or pick another --output directory")
 
 
+#: The keys each recorded step must hold (with their types) for a resumed run to use it.
+_STEP_FIELDS: dict[str, dict[str, type]] = {
+    "collect": {}, "check-build": {}, "secret-scan": {}, "push": {}, "sign": {},
+    "attach": {}, "finish": {},
+    "build": {"imageId": str, "startedOn": str, "finishedOn": str, "backend": str,
+              "backendVersion": dict},
+    "describe": {"statements": list},
+}
+
+
+def _check_steps(path: Path, steps: dict[str, Any]) -> None:
+    """A resumed run reads these; a malformed one is bad input, not an internal error."""
+    for name, fields in _STEP_FIELDS.items():
+        value = steps.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or any(not isinstance(value.get(key), kind)
+                                              for key, kind in fields.items()):
+            raise InputError(f"{path}: step {name!r} is malformed",
+                             hint="the state file was tampered with; start a new run")
+        if name in ("push", "attach") and not all(isinstance(v, str) for v in value.values()):
+            raise InputError(f"{path}: step {name!r} is malformed",
+                             hint="the state file was tampered with; start a new run")
+
+
 def check_name(name: str) -> str:
     """A file name from the state file is a plain name, never a path (``../escape``)."""
     if not isinstance(name, str) or not _FILE_NAME.match(name) or len(name) > 100:
@@ -87,6 +112,7 @@ class RunState:
             raise InputError(f"{path} was written by an incompatible attest version")
         if not isinstance(data.get("options"), dict) or not isinstance(data.get("steps"), dict):
             raise InputError(f"{path} is malformed (no options or steps)")
+        _check_steps(path, data["steps"])
         return cls(directory, data)
 
     def save(self) -> None:

@@ -87,6 +87,20 @@ def test_a_statement_edited_in_the_state_directory_is_not_signed(described, sigs
     assert not (described / "provenance.sigstore.json").exists()
 
 
+@pytest.mark.parametrize("change", [
+    lambda s: s["steps"].update(describe=["provenance"]),
+    lambda s: s["steps"]["describe"].update(statements="provenance"),
+    lambda s: s["steps"]["build"].pop("imageId"),
+    lambda s: s["steps"].update(push={"x": 1}),
+])
+def test_a_malformed_step_is_bad_input_not_a_crash(described, sigstore_stack, change):
+    edit_state(described, change)
+    result = resume(described, sigstore_stack)
+    assert result.exit_code == 3, result.output
+    assert "is malformed" in result.stderr
+    assert not (described / "provenance.sigstore.json").exists()
+
+
 def test_a_pushed_digest_that_is_not_a_digest_is_refused(described, sigstore_stack):
     edit_state(described, lambda s: s["steps"]["push"].update(
         {k: "../../x" for k in s["steps"]["push"]}))
