@@ -24,20 +24,21 @@ from typing import Any, Literal
 from oci_attest.build.base import BuildBackend, BuildRequest
 from oci_attest.build.check import check_base_layers, check_pinned
 from oci_attest.collect.bases import BaseImage, inspect_base
-from oci_attest.collect.builder import CiFacts, detect_ci
+from oci_attest.collect.builder import detect_ci
 from oci_attest.collect.materials import (
     ExternalImage,
     collect_materials,
     pinned_dockerfile,
 )
-from oci_attest.collect.remote import remote_file_from_json
-from oci_attest.collect.source import SourceFacts, collect_source
+from oci_attest.collect.source import collect_source
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
-from oci_attest.provenance import BuildParameters, RunFacts, build_predicate
+from oci_attest.facts_file import derive_provenance, image_to_json
+from oci_attest.provenance import BuildParameters
 from oci_attest.redact import name_looks_secret, redact_mapping, value_looks_secret
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry.client import RegistryClient
 from oci_attest.registry.layouts import attach_cosign_atts, attach_referrers
+from oci_attest.resume_checks import STATEMENTS, check_statement, statement_names
 from oci_attest.state import RunState
 from oci_attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1, Subject, make_statement
 
@@ -46,8 +47,6 @@ _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 AttachMode = Literal["referrers", "cosign", "both", "none"]
 Progress = Callable[[str], None]
-#: The statements a build produces, in signing order: (name, predicate type).
-STATEMENTS = (("provenance", SLSA_PROVENANCE_V1), ("sbom", CYCLONEDX_BOM))
 
 
 @dataclass
@@ -208,7 +207,7 @@ class Pipeline:
             "source": dataclasses.asdict(source),
             "ci": dataclasses.asdict(ci),
             "params": dataclasses.asdict(params),
-            "images": [_image_to_json(i) for i in images],
+            "images": [image_to_json(i) for i in images],
             "remoteFiles": [dataclasses.asdict(f) for f in facts.remote_files],
             "onbuild": facts.onbuild,
             "finalBase": final_base,
@@ -345,71 +344,13 @@ class Pipeline:
         self.state.done("describe", {"statements": written})
 
     def _provenance_predicate(self) -> dict[str, Any]:
-        """The provenance predicate, derived from facts.json and the recorded steps only, so
-        that it can be derived again before signing and compared with the statement file."""
-        facts = json.loads(self.state.read("facts.json"))
-        build = self.state.step("build")
-        checked = self.state.step("check-build") or {}
-        params = BuildParameters(**facts["params"])
-        if checked.get("platform"):
-            params = dataclasses.replace(params, platform=str(checked["platform"]))
-        return build_predicate(
-            source=SourceFacts(**facts["source"]),
-            ci=CiFacts(**facts["ci"]),
-            params=params,
-            images=[_image_from_json(i) for i in facts["images"]],
-            remote_files=[remote_file_from_json(f) for f in facts["remoteFiles"]],
-            onbuild=list(facts.get("onbuild") or []),
-            run=RunFacts(
-                backend=build["backend"],
-                backend_version=build["backendVersion"],
-                started=datetime.fromisoformat(build["startedOn"]),
-                finished=datetime.fromisoformat(build.get("pushedOn") or build["finishedOn"]),
-                secret_scan=self.state.step("secret-scan"),
-            ),
-        )
+        return derive_provenance(self.state)
 
     def statement_names(self) -> list[str]:
-        """``steps.describe.statements``, validated: the names come from a file on disk and
-        become file names, so only this build's own statements are accepted."""
-        names = self.state.step("describe")["statements"]
-        known = dict(STATEMENTS)
-        if (not isinstance(names, list) or len(set(map(str, names))) != len(names)
-                or any(not isinstance(n, str) or n not in known for n in names)):
-            raise InputError(f"{self.state.directory}/state.json names statements {names!r:.80}"
-                             f", expected some of {', '.join(known)}",
-                             hint="the state file was tampered with; start a new run")
-        return names
+        return statement_names(self.state)
 
     def check_statement(self, name: str, raw: bytes) -> None:
-        """Before signing: the statement file says what facts.json and the recorded steps say
-        (subjects = the pushed digests; provenance = the predicate derived again; SBOM = the
-        SBOM file). A statement edited in the state directory is never signed."""
-        where = f"{self.state.directory}/{name}.intoto.json"
-        try:
-            statement = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise InputError(f"{where} is not JSON") from None
-        expected_subjects = [{"name": ref.name, "digest": {"sha256": digest.split(":", 1)[1]}}
-                             for ref, digest in self.subjects()]
-        problems = []
-        if not isinstance(statement, dict):
-            problems.append("not a JSON object")
-        else:
-            if statement.get("subject") != expected_subjects:
-                problems.append("its subject is not the pushed image")
-            if statement.get("predicateType") != dict(STATEMENTS)[name]:
-                problems.append("its predicate type is wrong")
-            if name == "provenance":
-                derived = json.loads(json.dumps(self._provenance_predicate()))
-                if statement.get("predicate") != derived:
-                    problems.append("its predicate differs from the one derived from facts.json")
-            elif statement.get("predicate") != json.loads(self.state.read("sbom.cdx.json")):
-                problems.append("its predicate differs from sbom.cdx.json")
-        if problems:
-            raise InputError(f"{where} does not match the run's recorded facts: "
-                             f"{'; '.join(problems)}; it is not signed",
-                             hint="the state directory was modified; start a new run")
+        check_statement(self.state, name, raw, self.subjects(), self._provenance_predicate)
 
     # --------------------------------------------------------------------------------- sign
     def _sign(self) -> None:
@@ -540,23 +481,6 @@ def resume_run(directory: Path) -> tuple[RunState, BuildOptions]:
         if parse_reference(tag).digest:
             raise InputError(f"{directory}/state.json: tag {tag} has a digest")
     return state, options
-
-
-def _image_to_json(image: ExternalImage) -> dict[str, Any]:
-    assert image.resolved is not None
-    return {"written": image.written, "raw": image.raw, "reference": str(image.reference),
-            "instruction": image.instruction, "line": image.line, "stage": image.stage,
-            "resolved": str(image.resolved), "platform": image.platform, "via": image.via,
-            "manifest": image.manifest}
-
-
-def _image_from_json(data: dict[str, Any]) -> ExternalImage:
-    return ExternalImage(
-        written=data["written"], raw=data["raw"],
-        reference=parse_reference(data["reference"], default_tag=None),
-        instruction=data["instruction"], line=data["line"], stage=data["stage"],
-        resolved=parse_reference(data["resolved"], default_tag=None),
-        platform=data.get("platform"), via=data.get("via"), manifest=data.get("manifest"))
 
 
 def _relative(path: Path, root: Path) -> str:
