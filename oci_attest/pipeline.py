@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,30 +22,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oci_attest.build.base import BuildBackend, BuildRequest
-from oci_attest.collect.builder import CiFacts, detect_ci
+from oci_attest.build.check import check_base_layers, check_pinned
+from oci_attest.collect.bases import BaseImage, inspect_base
+from oci_attest.collect.builder import detect_ci
 from oci_attest.collect.materials import (
     ExternalImage,
-    RemoteFile,
-    parse_dockerfile,
+    collect_materials,
     pinned_dockerfile,
-    resolve_images,
 )
-from oci_attest.collect.source import SourceFacts, collect_source
+from oci_attest.collect.source import collect_source
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
-from oci_attest.provenance import BuildParameters, RunFacts, build_predicate
+from oci_attest.facts_file import derive_provenance, image_to_json
+from oci_attest.provenance import BuildParameters
 from oci_attest.redact import name_looks_secret, redact_mapping, value_looks_secret
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry.client import RegistryClient
 from oci_attest.registry.layouts import attach_cosign_atts, attach_referrers
+from oci_attest.resume_checks import STATEMENTS, check_statement, statement_names
 from oci_attest.state import RunState
 from oci_attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1, Subject, make_statement
 
 log = logging.getLogger(__name__)
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 AttachMode = Literal["referrers", "cosign", "both", "none"]
 Progress = Callable[[str], None]
-#: The statements a build produces, in signing order: (name, predicate type).
-STATEMENTS = (("provenance", SLSA_PROVENANCE_V1), ("sbom", CYCLONEDX_BOM))
 
 
 @dataclass
@@ -127,7 +129,8 @@ class Pipeline:
     def run(self) -> BuildOutcome:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("collect", self._collect), ("build", self._build),
-            ("secret-scan", self._scan_secrets), ("push", self._push),
+            ("check-build", self._check_build), ("secret-scan", self._scan_secrets),
+            ("push", self._push),
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
         for name, step in steps:
             started = time.perf_counter()
@@ -147,19 +150,43 @@ class Pipeline:
         self._progress("collecting source, builder and materials")
         ci = detect_ci()
         source = collect_source(context, ci, require_clean=options.require_clean)
-        facts = parse_dockerfile(dockerfile, self._build_args)
+        clients: dict[str, RegistryClient] = {}
+        resolved_refs: dict[str, ImageReference] = {}
+
+        def resolve(ref: ImageReference) -> ImageReference:
+            if str(ref) not in resolved_refs:
+                client = clients.setdefault(ref.registry, RegistryClient(ref.registry))
+                resolved_refs[str(ref)] = client.resolve(ref)
+                self._progress(f"base image {ref} is {resolved_refs[str(ref)].digest}")
+            return resolved_refs[str(ref)]
+
+        def inspect(image: ExternalImage) -> BaseImage:
+            assert image.resolved is not None
+            client = clients.setdefault(image.resolved.registry,
+                                        RegistryClient(image.resolved.registry))
+            base = inspect_base(client, image.resolved, image.platform or self.backend.platform())
+            if base.from_index:
+                self._progress(f"base image {image.written}: {base.platform} manifest "
+                               f"{base.manifest}")
+            return base
+
+        facts = collect_materials(dockerfile, self._build_args, resolve, inspect)
         if facts.heredocs:
             raise InputError(f"Dockerfile {dockerfile} uses heredocs, which the docker engine's "
                              "classic builder cannot build", hint="use RUN lines instead")
-        clients: dict[str, RegistryClient] = {}
-
-        def resolve(ref: ImageReference) -> ImageReference:
-            client = clients.setdefault(ref.registry, RegistryClient(ref.registry))
-            resolved = client.resolve(ref)
-            self._progress(f"base image {ref} is {resolved.digest}")
-            return resolved
-
-        images = resolve_images(facts, resolve)
+        images = facts.images
+        final = facts.final_stage(options.target)
+        final_base = None
+        if final is not None and final.image is not None:
+            assert final.image.resolved is not None
+            base = facts.bases[str(final.image.reference)]
+            final_base = {"image": final.image.resolved.pinned(), "manifest": base.manifest,
+                          "diffIds": list(base.diff_ids)}
+        for remote in facts.remote_files:
+            if not remote.pinned:
+                self._progress(f"warning: remote input {remote.url} ({remote.via or 'ADD'}, "
+                               f"line {remote.line}) has no recorded digest; it is listed as "
+                               "unpinned")
         self._warn_secret_build_args()
         repo_root = context if source.subdirectory == "." else _parent_n(
             context, len(Path(source.subdirectory).parts))
@@ -173,13 +200,17 @@ class Pipeline:
             labels=redact_mapping(options.labels, options.redact),
             network=options.network,
         )
-        self.state.write("Dockerfile.pinned", pinned_dockerfile(facts))
+        pinned = pinned_dockerfile(facts)
+        check_pinned(pinned.decode("utf-8"))
+        self.state.write("Dockerfile.pinned", pinned)
         self.state.write_json("facts.json", {
             "source": dataclasses.asdict(source),
             "ci": dataclasses.asdict(ci),
             "params": dataclasses.asdict(params),
-            "images": [_image_to_json(i) for i in images],
+            "images": [image_to_json(i) for i in images],
             "remoteFiles": [dataclasses.asdict(f) for f in facts.remote_files],
+            "onbuild": facts.onbuild,
+            "finalBase": final_base,
         })
         self.state.done("collect", {"at": _now()})
 
@@ -211,6 +242,25 @@ class Pipeline:
         self.state.done("build", {"imageId": result.image_id, "startedOn": started,
                                   "finishedOn": _now(), "backend": self.backend.name,
                                   "backendVersion": self.backend.version()})
+
+    # -------------------------------------------------------------------------- check build
+    def _check_build(self) -> None:
+        """After the build, before push and signing: the Dockerfile the engine got pins every
+        image (judged without the parser that pinned it), and the built image starts with
+        exactly the recorded final-stage base's layers. The platform recorded is the one in
+        the built image's config."""
+        if self.state.step("check-build"):
+            return
+        build = self.state.step("build")
+        check_pinned(self.state.read("Dockerfile.pinned").decode("utf-8", "replace"))
+        built = self.backend.inspect(build["imageId"])
+        final_base = json.loads(self.state.read("facts.json")).get("finalBase")
+        base_layers = 0
+        if final_base:
+            base_layers = len(final_base["diffIds"])
+            check_base_layers(built.diff_ids, list(final_base["diffIds"]), final_base["image"])
+        self.state.done("check-build", {"platform": built.platform, "baseLayers": base_layers,
+                                        "layers": len(built.diff_ids)})
 
     # -------------------------------------------------------------------------- secret scan
     def _scan_secrets(self) -> None:
@@ -262,6 +312,10 @@ class Pipeline:
         seen: dict[str, tuple[ImageReference, str]] = {}
         for tag in self.options.tags:
             ref = parse_reference(tag)
+            if not isinstance(pushed.get(tag), str) or not _SHA256.match(pushed[tag]):
+                raise InputError(f"{self.state.directory}/state.json records no valid pushed "
+                                 f"digest for {tag}", hint="the state file was tampered "
+                                                           "with; start a new run")
             seen.setdefault(f"{ref.name}@{pushed[tag]}",
                             (ref.without_tag().with_digest(pushed[tag]), pushed[tag]))
         return list(seen.values())
@@ -272,22 +326,7 @@ class Pipeline:
             return
         subjects = [Subject(name=ref.name, digest={"sha256": digest.split(":", 1)[1]})
                     for ref, digest in self.subjects()]
-        facts = json.loads(self.state.read("facts.json"))
-        build = self.state.step("build")
-        predicate = build_predicate(
-            source=SourceFacts(**facts["source"]),
-            ci=CiFacts(**facts["ci"]),
-            params=BuildParameters(**facts["params"]),
-            images=[_image_from_json(i) for i in facts["images"]],
-            remote_files=[RemoteFile(**f) for f in facts["remoteFiles"]],
-            run=RunFacts(
-                backend=build["backend"],
-                backend_version=build["backendVersion"],
-                started=datetime.fromisoformat(build["startedOn"]),
-                finished=datetime.fromisoformat(build.get("pushedOn") or build["finishedOn"]),
-                secret_scan=self.state.step("secret-scan"),
-            ),
-        )
+        predicate = self._provenance_predicate()
         written = ["provenance"]
         self.state.write("provenance.intoto.json",
                          make_statement(subjects, SLSA_PROVENANCE_V1, predicate))
@@ -304,6 +343,15 @@ class Pipeline:
             written.append("sbom")
         self.state.done("describe", {"statements": written})
 
+    def _provenance_predicate(self) -> dict[str, Any]:
+        return derive_provenance(self.state)
+
+    def statement_names(self) -> list[str]:
+        return statement_names(self.state)
+
+    def check_statement(self, name: str, raw: bytes) -> None:
+        check_statement(self.state, name, raw, self.subjects(), self._provenance_predicate)
+
     # --------------------------------------------------------------------------------- sign
     def _sign(self) -> None:
         if not self.options.sign:
@@ -312,19 +360,20 @@ class Pipeline:
                                "be attached; they are in the output directory only")
                 self.state.done("sign-skipped", True)
             return
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         pending = [n for n in names if not self.state.has(f"{n}.sigstore.json")]
         if not pending:
             return
+        statements = [(n, self.state.read(f"{n}.intoto.json")) for n in pending]
+        for name, raw in statements:
+            self.check_statement(name, raw)
         from oci_attest.sign import load_trust_config, resolve_identity_token, sign_statements
 
         trust = load_trust_config(Path(self.options.trust_config)
                                   if self.options.trust_config else None)
         token = resolve_identity_token(self._identity_token, trust)
         self._progress(f"signing {', '.join(pending)} (one certificate for the build)")
-        for signed in sign_statements(
-                [(n, self.state.read(f"{n}.intoto.json")) for n in pending],
-                identity_token=token, trust_config=trust):
+        for signed in sign_statements(statements, identity_token=token, trust_config=trust):
             self.state.write(f"{signed.name}.sigstore.json", signed.bundle_json)
             self.state.record("sign", signed.name, {"at": _now()})
 
@@ -335,7 +384,7 @@ class Pipeline:
         layouts = {"referrers": ["referrer"], "cosign": ["cosign-att"],
                    "both": ["referrer", "cosign-att"]}[self.options.attach]
         done = self.state.step("attach") or {}
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         predicate_types = dict(STATEMENTS)
         writers = {"referrer": attach_referrers, "cosign-att": attach_cosign_atts}
         jobs = []
@@ -373,7 +422,7 @@ class Pipeline:
     def _finish(self) -> BuildOutcome:
         subjects = self.subjects()
         attach = self.state.step("attach") or {}
-        names = self.state.step("describe")["statements"]
+        names = self.statement_names()
         predicate_types = dict(STATEMENTS)
         attestations = []
         for name in names:
@@ -387,7 +436,11 @@ class Pipeline:
             if entry["signed"]:
                 entry["bundle"] = str(self.state.directory / f"{name}.sigstore.json")
             for key, digest in sorted(attach.items()):
-                image, statement, layout = key.split(" ")
+                parts = str(key).split(" ")
+                if len(parts) != 3:
+                    raise InputError(f"{self.state.directory}/state.json has a malformed "
+                                     f"attach entry {str(key)[:60]!r}")
+                image, statement, layout = parts
                 if statement == name:
                     entry["locations"].append({"image": image, "layout": layout,
                                                "digest": digest})
@@ -419,22 +472,15 @@ def resume_run(directory: Path) -> tuple[RunState, BuildOptions]:
         options = BuildOptions(**state.options)
     except TypeError as error:
         raise InputError(f"{directory}/state.json has unexpected options: {error}") from None
+    if (options.attach not in ("referrers", "cosign", "both", "none")
+            or not isinstance(options.tags, list) or not options.tags
+            or not all(isinstance(t, str) for t in options.tags)):
+        raise InputError(f"{directory}/state.json has malformed options",
+                         hint="the state file was tampered with; start a new run")
+    for tag in options.tags:
+        if parse_reference(tag).digest:
+            raise InputError(f"{directory}/state.json: tag {tag} has a digest")
     return state, options
-
-
-def _image_to_json(image: ExternalImage) -> dict[str, Any]:
-    assert image.resolved is not None
-    return {"written": image.written, "raw": image.raw, "reference": str(image.reference),
-            "instruction": image.instruction, "line": image.line, "stage": image.stage,
-            "resolved": str(image.resolved)}
-
-
-def _image_from_json(data: dict[str, Any]) -> ExternalImage:
-    return ExternalImage(
-        written=data["written"], raw=data["raw"],
-        reference=parse_reference(data["reference"], default_tag=None),
-        instruction=data["instruction"], line=data["line"], stage=data["stage"],
-        resolved=parse_reference(data["resolved"], default_tag=None))
 
 
 def _relative(path: Path, root: Path) -> str:

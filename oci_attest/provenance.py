@@ -85,29 +85,41 @@ def _source_dependency(source: SourceFacts) -> dict[str, Any] | None:
     return {"uri": source.uri, "digest": {"gitCommit": source.commit}, "name": "source"}
 
 
+def _use(instruction: str, line: int, via: str | None) -> str:
+    return f"{instruction} (line {line})" + (f" via {via}" if via else "")
+
+
 def _image_dependencies(images: list[ExternalImage], platform: str) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for image in images:
         resolved = image.resolved
         assert resolved is not None and resolved.digest is not None
         key = resolved.pinned()
+        use = _use(image.instruction, image.line, image.via)
         if key in seen:
-            seen[key]["annotations"]["uses"].append(f"{image.instruction} (line {image.line})")
+            seen[key]["annotations"]["uses"].append(use)
             continue
+        annotations: dict[str, Any] = {"uses": [use], "pinned": key}
+        if image.platform:
+            annotations["platform"] = image.platform
+        if image.manifest:
+            # A multi-platform index: the digest is the index's, this the manifest built from.
+            annotations["platformManifest"] = image.manifest
         seen[key] = {
-            "uri": image_purl(image.reference, platform),
+            "uri": image_purl(image.reference, image.platform or platform),
             "digest": _digest_map(resolved.digest),
             "name": image.written,
-            "annotations": {"uses": [f"{image.instruction} (line {image.line})"],
-                            "pinned": key},
+            "annotations": annotations,
         }
     return list(seen.values())
 
 
 def _remote_dependencies(files: list[RemoteFile]) -> list[dict[str, Any]]:
     return [
-        {"uri": f.url, **({"digest": _digest_map(f.digest)} if f.digest else {}),
-         "annotations": {"uses": f"ADD (line {f.line})", "pinned": f.digest is not None}}
+        {"uri": f.url,
+         **({"digest": _digest_map(f.digest)} if f.digest else {}),
+         "annotations": {"uses": _use("ADD", f.line, f.via), "pinned": f.digest is not None,
+                         "kind": f.kind}}
         for f in files
     ]
 
@@ -120,6 +132,7 @@ def build_predicate(
     images: list[ExternalImage],
     remote_files: list[RemoteFile],
     run: RunFacts,
+    onbuild: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The SLSA v1 predicate (see docs/buildtype.md for every field's meaning)."""
     external: dict[str, Any] = {
@@ -146,6 +159,9 @@ def build_predicate(
     }
     if run.secret_scan is not None:
         internal["secretScan"] = dict(run.secret_scan)
+    if onbuild:
+        internal["onbuild"] = [{"base": t["base"], "trigger": t["trigger"], "line": t["line"]}
+                               for t in onbuild]
     dependencies: list[dict[str, Any]] = []
     source_dep = _source_dependency(source)
     if source_dep:

@@ -34,6 +34,15 @@ class BuildResult:
     image_id: str
 
 
+@dataclass(frozen=True)
+class BuiltImage:
+    """What the engine says about an image it holds: its layer list and platform, read
+    from the image config (not from what attest asked for), for the check after the build."""
+
+    diff_ids: list[str]
+    platform: str
+
+
 class BuildBackend(Protocol):
     """Builds, pushes, and says what it is (for the provenance's builder version)."""
 
@@ -48,3 +57,12 @@ class BuildBackend(Protocol):
         ...
 
     def version(self) -> dict[str, str]: ...
+
+    def platform(self) -> str:
+        """The platform the engine builds for (``os/arch[/variant]``), to pick a base's
+        manifest from a multi-platform index the way the engine will."""
+        ...
+
+    def inspect(self, image_id: str) -> BuiltImage:
+        """The built image's ``rootfs.diff_ids`` and platform, from its config."""
+        ...

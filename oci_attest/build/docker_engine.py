@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from oci_attest._internal.retry import RetryPolicy, TransientError, call_with_retries
-from oci_attest.build.base import BuildRequest, BuildResult, Progress
+from oci_attest.build.base import BuildRequest, BuildResult, BuiltImage, Progress
 from oci_attest.errors import BuildFailed, RegistryError
 from oci_attest.reference import parse_reference
 
@@ -45,6 +45,22 @@ class DockerEngineBackend:
         info = self._client.version()
         return {"docker": str(info.get("Version", "unknown")),
                 "dockerApi": str(info.get("ApiVersion", "unknown"))}
+
+    def platform(self) -> str:
+        info = self._client.version()
+        return f"{info.get('Os', 'linux')}/{info.get('Arch', 'amd64')}".lower()
+
+    def inspect(self, image_id: str) -> BuiltImage:
+        try:
+            attrs = self._api.inspect_image(image_id)
+        except Exception as error:
+            raise BuildFailed(f"cannot inspect the built image {image_id[:19]}: "
+                              f"{_short(error)}") from None
+        layers = (attrs.get("RootFS") or {}).get("Layers") or []
+        platform = f"{attrs.get('Os', '')}/{attrs.get('Architecture', '')}"
+        if attrs.get("Variant"):
+            platform += f"/{attrs['Variant']}"
+        return BuiltImage(diff_ids=[str(layer) for layer in layers], platform=platform)
 
     def has_image(self, image_id: str) -> bool:
         import docker

@@ -22,6 +22,14 @@ def admit() -> None:
 
     The config file names, per image glob and namespace glob, an `attest verify` policy
     (file or inline) and a mode (enforce or warn); see README "attest admit".
+
+    \b
+    Examples:
+      attest admit serve --config admit.yaml --tls-cert tls.crt --tls-key tls.key
+      helm template chart | attest admit check --config admit.yaml -
+      attest admit certs --service attest-admit --namespace attest-system --out tls/
+
+    Exit codes: see each subcommand's --help.
     """
 
 

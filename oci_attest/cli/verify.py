@@ -72,6 +72,10 @@ _OPTIONS: list[Callable[[F], F]] = [
                  metavar="HOST", help="Registry base images may come from (repeatable)."),
     click.option("--require-pinned-base", "require_pinned_base_images", is_flag=True,
                  default=None, help="Every base image must be recorded by digest."),
+    click.option("--require-pinned-remote-inputs", "require_pinned_remote_inputs",
+                 is_flag=True, default=None,
+                 help="Every remote input of the build (ADD <url>, ADD <git repo>, also "
+                      "through ONBUILD) must be recorded with a digest."),
     click.option("--max-age", metavar="DURATION",
                  help="Maximum age of the provenance (30d, 12h, 1w2d)."),
     click.option("--require-sbom", is_flag=True, default=None,
@@ -117,6 +121,7 @@ def build_policy(params: dict[str, Any], *, image: bool) -> tuple[Policy, Public
         require_secret_scan=params.get("require_secret_scan"),
         allowed_base_registries=tuple(params.get("allowed_base_registries") or ()),
         require_pinned_base_images=params.get("require_pinned_base_images"),
+        require_pinned_remote_inputs=params.get("require_pinned_remote_inputs"),
         max_age=params.get("max_age"),
         require_sbom=params.get("require_sbom"),
         deny_components=tuple(params.get("deny_components") or ()),

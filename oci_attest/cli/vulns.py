@@ -32,7 +32,16 @@ def _store(directory: Path | None) -> Any:
 
 @click.group(context_settings={"max_content_width": 100})
 def vulndb() -> None:
-    """The local OSV advisory database that `attest scan` and `attest rescan` match against."""
+    """The local OSV advisory database that `attest scan` matches against.
+
+    \b
+    Examples:
+      attest vulndb import PyPI/all.zip Go/all.zip
+      attest vulndb update --ecosystem PyPI
+      attest vulndb status --format json
+
+    Exit codes: see each subcommand's --help.
+    """
 
 
 @vulndb.command("import")

@@ -62,6 +62,8 @@ def provenance_checks(policy: ProvenancePolicy, provenance: Provenance, examined
         results.append(check_max_age(policy, provenance, examined, now))
     if policy.build_types or policy.default_build_types:
         results.append(check_build_type(policy, provenance, examined))
+    if policy.require_pinned_remote_inputs:
+        results.append(check_remote_inputs_pinned(provenance, examined))
     return [r for r in results if r is not None]
 
 
@@ -244,6 +246,24 @@ def check_base_pinned(provenance: Provenance, examined: Examined) -> CheckResult
                    "every base image is recorded by digest ("
                    + ", ".join(f"{i.written or i.name}@{i.digest}" for i in provenance.images[:3])
                    + (", ..." if len(provenance.images) > 3 else "") + ")", examined)
+
+
+def check_remote_inputs_pinned(provenance: Provenance, examined: Examined) -> CheckResult:
+    """Every download the build made (``ADD <url>``, ``ADD <git repo>``, also through a base's
+    ONBUILD trigger) must be recorded with the digest of what was fetched; a URL without one
+    could have served anything."""
+    unpinned = [r for r in provenance.remote_inputs if r.digest is None]
+    if unpinned:
+        first = unpinned[0]
+        return _result("provenance.remote-inputs-pinned", False,
+                       f"remote input {first.uri} ({first.uses or 'ADD'}) is not pinned: the "
+                       f"provenance records no digest for it"
+                       + (f" (and {len(unpinned) - 1} more)" if len(unpinned) > 1 else ""),
+                       examined)
+    return _result("provenance.remote-inputs-pinned", True,
+                   f"every remote input is recorded by digest ({len(provenance.remote_inputs)})"
+                   if provenance.remote_inputs else "provenance lists no remote inputs",
+                   examined)
 
 
 def check_max_age(policy: ProvenancePolicy, provenance: Provenance, examined: Examined,

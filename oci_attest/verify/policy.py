@@ -83,6 +83,8 @@ class ProvenancePolicy:
     #: (see :func:`for_images`). Checked on every provenance that is judged, but it is a
     #: default, not a configured rule: it does not by itself require provenance.
     default_build_types: tuple[str, ...] = ()
+    #: Every remote input (ADD <url>, ADD <git>) must be recorded with a digest.
+    require_pinned_remote_inputs: bool = False
 
     def configured_rules(self) -> tuple[str, ...]:
         """The check name of every rule this policy configures, beyond the default signer
@@ -99,6 +101,7 @@ class ProvenancePolicy:
             "provenance.base-images-pinned": self.require_pinned_base_images,
             "provenance.max-age": self.max_age is not None,
             "provenance.build-type": bool(self.build_types),
+            "provenance.remote-inputs-pinned": self.require_pinned_remote_inputs,
         }
         return tuple(name for name, configured in rules.items() if configured)
 
@@ -162,6 +165,7 @@ class Policy:
                 "signerConsistency": self.provenance.signer_consistency,
                 "buildTypes": list(self.provenance.build_types
                                    or self.provenance.default_build_types),
+                "requirePinnedRemoteInputs": self.provenance.require_pinned_remote_inputs,
             },
             "sbom": {"required": self.sbom.required,
                      "predicateTypes": list(self.sbom.predicate_types),
@@ -188,6 +192,7 @@ class PolicyFlags:
     require_secret_scan: bool | None = None
     allowed_base_registries: tuple[str, ...] = ()
     require_pinned_base_images: bool | None = None
+    require_pinned_remote_inputs: bool | None = None
     max_age: str | None = None
     require_sbom: bool | None = None
     deny_components: tuple[str, ...] = ()
@@ -255,6 +260,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
                                           provenance.require_pinned_base_images),
         max_age=max_age,
         build_types=(*provenance.build_types, *flags.build_types),
+        require_pinned_remote_inputs=_pick(flags.require_pinned_remote_inputs,
+                                           provenance.require_pinned_remote_inputs),
     )
     sbom = replace(
         base.sbom,

@@ -42,7 +42,7 @@ _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_re
                   "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
                     "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
-                    "signerConsistency", "buildTypes")
+                    "signerConsistency", "buildTypes", "requirePinnedRemoteInputs")
 _BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
 _SBOM_KEYS = ("required", "predicateTypes", "deny")
 _DENY_KEYS = ("purl", "versions", "reason")
@@ -196,6 +196,9 @@ def _parse_provenance(where: _Where, value: Any) -> ProvenancePolicy:
         require_secret_scan=where.boolean(document.get("requireSecretScan", False),
                                           "provenance.requireSecretScan"),
         build_types=where.rule_strings(document, "buildTypes", "provenance.buildTypes"),
+        require_pinned_remote_inputs=where.boolean(
+            document.get("requirePinnedRemoteInputs", False),
+            "provenance.requirePinnedRemoteInputs"),
     )
 
 

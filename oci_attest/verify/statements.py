@@ -59,6 +59,30 @@ class Provenance:
     notes: tuple[str, ...] = field(default=())
     #: ``internalParameters.secretScan`` of attest's buildType, when the build ran one.
     secret_scan: Mapping[str, Any] | None = None
+    #: Downloads of the build (``ADD <url>``/``<git repo>``), with their digest when recorded.
+    remote_inputs: tuple[RemoteInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteInput:
+    uri: str
+    digest: str | None
+    uses: str | None
+
+
+def _remote_input(dep: Mapping[str, Any]) -> RemoteInput | None:
+    """attest marks each download with ``annotations.kind`` (``http``/``git``); older
+    provenance only with an ``ADD`` use."""
+    annotations = _mapping(dep.get("annotations"))
+    uses = annotations.get("uses")
+    uses_text = uses if isinstance(uses, str) else None
+    if annotations.get("kind") not in ("http", "git") and not (
+            uses_text and uses_text.startswith("ADD")):
+        return None
+    digests = {k: v for k, v in _mapping(dep.get("digest")).items()
+               if isinstance(v, str) and v}
+    digest = next((f"{k}:{v}" for k, v in sorted(digests.items())), None)
+    return RemoteInput(uri=_str(dep.get("uri")) or "", digest=digest, uses=uses_text)
 
 
 def read_provenance(statement: Statement) -> Provenance:
@@ -90,9 +114,12 @@ def read_provenance(statement: Statement) -> Provenance:
             repository, ref = _split_git_uri(uri)
             sources.append(SourceClaim(repository, _str(source.get("ref")) or ref,
                                        _str(source.get("commit")), "externalParameters.source"))
+    remote_inputs = tuple(r for dep in dependencies if (r := _remote_input(dep)) is not None)
     for index, dep in enumerate(dependencies):
         uri = _str(dep.get("uri")) or ""
         digests = _mapping(dep.get("digest"))
+        if _remote_input(dep) is not None:
+            continue  # a download of the build, not a claim about its source
         if uri[:4].lower() == "git+" or "gitCommit" in digests:
             repository, ref = _split_git_uri(uri)
             if repository:
@@ -115,6 +142,7 @@ def read_provenance(statement: Statement) -> Provenance:
         runner_environment=_str(ci.get("runnerEnvironment")),
         secret_scan=internal["secretScan"] if isinstance(internal.get("secretScan"), dict)
         else None,
+        remote_inputs=remote_inputs,
     )
 
 

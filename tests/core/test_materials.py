@@ -1,6 +1,13 @@
 import pytest
 
-from oci_attest.collect.materials import parse_dockerfile, pinned_dockerfile, resolve_images
+from oci_attest.build.check import BuildMismatch, check_base_layers, unpinned_references
+from oci_attest.collect.bases import BaseImage
+from oci_attest.collect.materials import (
+    collect_materials,
+    parse_dockerfile,
+    pinned_dockerfile,
+    resolve_images,
+)
 from oci_attest.errors import InputError
 
 DIGEST = "sha256:" + "b" * 64
@@ -71,7 +78,8 @@ def test_each_distinct_image_is_resolved_once(tmp_path):
     ("text", "message"),
     [
         ("FROM ${NOPE}\n", "ARG with no value"),
-        ("FROM reg.io/app;rm -rf /\n", "invalid"),
+        ("FROM reg.io/app;rm -rf /\n", "FROM takes"),
+        ("FROM reg.io/app;rm\n", "invalid"),
         ("FROM\n", "FROM without an image"),
         ("FROM scratch\nRUN <<EOF\necho hi\n", "never terminated"),
     ],
@@ -89,3 +97,188 @@ def test_missing_and_huge_dockerfiles(tmp_path):
     big.write_text("RUN true\n" * 200_000)
     with pytest.raises(InputError, match="more than"):
         parse_dockerfile(big, {})
+
+
+# ---------------------------------------------------------------- one reading for both parsers
+def write_bytes(tmp_path, data: bytes):
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_from(tmp_path):
+    path = write_bytes(tmp_path, "\ufeffFROM 127.0.0.1:5000/base/x:1\nCOPY a /a\n".encode())
+    facts = parse_dockerfile(path, {})
+    assert [str(i.reference) for i in facts.images] == ["127.0.0.1:5000/base/x:1"]
+    resolve_images(facts, fake_registry)
+    pinned = pinned_dockerfile(facts).decode()
+    assert pinned.startswith(f"FROM 127.0.0.1:5000/base/x@{DIGEST}\n")
+    assert "\ufeff" not in pinned
+
+
+@pytest.mark.parametrize("brk", ["\x0c", "\x0b", "\r", "\x1c", "\x1d", "\x1e", "\x85",
+                                 "\u2028", "\u2029"])
+def test_line_breaks_the_engine_does_not_split_on_are_refused(tmp_path, brk):
+    path = write_bytes(tmp_path, f"FROM scratch\n# note{brk}FROM 127.0.0.1:5000/x:1\n".encode())
+    with pytest.raises(InputError, match=r"line 2: .*could read differently") as caught:
+        parse_dockerfile(path, {})
+    assert "\n" not in caught.value.render()
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2003", "\x00", "\x7f", "\ufeff"])
+def test_exotic_whitespace_and_controls_are_refused(tmp_path, space):
+    path = write_bytes(tmp_path, f"FROM scratch\nCOPY{space}--from=127.0.0.1:5000/x:1 / /\n"
+                       .encode())
+    with pytest.raises(InputError, match="line 2"):
+        parse_dockerfile(path, {})
+
+
+def test_crlf_is_read_as_lf_and_pinned(tmp_path):
+    path = write_bytes(tmp_path, b"FROM 127.0.0.1:5000/x:1 AS a\r\nRUN true \\\r\n  && true\r\n"
+                                 b"FROM a\r\n")
+    facts = parse_dockerfile(path, {})
+    resolve_images(facts, fake_registry)
+    pinned = pinned_dockerfile(facts).decode()
+    assert pinned == f"FROM 127.0.0.1:5000/x@{DIGEST} AS a\nRUN true \\\n  && true\nFROM a\n"
+
+
+@pytest.mark.parametrize("prefix", ["# syntax=\n", "# syntax=docker/dockerfile:1\n", "\n",
+                                    "# a comment\n"])
+def test_an_escape_directive_after_line_one_is_refused(tmp_path, prefix):
+    # docker 20.10 honours `escape` on the first line only; dockerfile_parse after `# syntax=`:
+    # a trailing backtick would fold the second FROM into a RUN for one of them.
+    path = write(tmp_path, prefix + "# escape=`\nFROM 127.0.0.1:5000/a:1\nRUN echo hi `\n"
+                                    "FROM 127.0.0.1:5000/evil:latest\n")
+    with pytest.raises(InputError, match="escape directive that is not on the first line"):
+        parse_dockerfile(path, {})
+
+
+def test_an_escape_directive_on_line_one_is_honoured_by_both(tmp_path):
+    path = write(tmp_path, "# escape=`\nFROM 127.0.0.1:5000/a:1\nRUN echo hi `\n  there\n"
+                           "FROM 127.0.0.1:5000/b:2\n")
+    facts = parse_dockerfile(path, {})
+    assert [i.written for i in facts.images] == ["127.0.0.1:5000/a:1", "127.0.0.1:5000/b:2"]
+    with pytest.raises(InputError, match="malformed escape directive"):
+        parse_dockerfile(write(tmp_path, "# escape = `x\nFROM 127.0.0.1:5000/a:1\n"), {})
+
+
+def test_a_from_split_by_a_continuation_is_pinned_on_one_line(tmp_path):
+    path = write(tmp_path, "FROM \\\n  127.0.0.1:5000/x:1 \\\n  AS base\nRUN true\n")
+    facts = parse_dockerfile(path, {})
+    resolve_images(facts, fake_registry)
+    pinned = pinned_dockerfile(facts).decode()
+    assert pinned == f"FROM 127.0.0.1:5000/x@{DIGEST} AS base\n\n\nRUN true\n"
+    assert unpinned_references(pinned) == []
+
+
+# ------------------------------------------------------------- the check without the parser
+def test_unpinned_references_sees_every_tag_the_engine_could_resolve():
+    pinned = (f"FROM 127.0.0.1:5000/a@{DIGEST} AS build\n"
+              "RUN echo `\n"
+              "FROM 127.0.0.1:5000/evil:latest\n"
+              "COPY --from=build /a /a\nCOPY --from=0 /b /b\n"
+              "COPY --from=127.0.0.1:5000/tool:1 /c /c\n"
+              "RUN --mount=type=bind,from=127.0.0.1:5000/m:1,target=/m true\n"
+              "ONBUILD COPY --from=127.0.0.1:5000/later:1 /d /d\n"
+              "FROM \\\n  x@sha256:" + "a" * 64 + "\nFROM scratch\n")
+    assert unpinned_references(pinned) == [
+        "line 3: FROM 127.0.0.1:5000/evil:latest",
+        "line 6: --from=127.0.0.1:5000/tool:1",
+        "line 7: --mount from=127.0.0.1:5000/m:1",
+        "line 9: FROM \\",
+    ]
+
+
+def test_base_layers_must_lead_the_built_image():
+    check_base_layers(["sha256:a", "sha256:b", "sha256:c"], ["sha256:a", "sha256:b"], "base")
+    for built in (["sha256:x", "sha256:b", "sha256:c"], ["sha256:a"], []):
+        with pytest.raises(BuildMismatch, match="layers of the recorded base") as caught:
+            check_base_layers(built, ["sha256:a", "sha256:b"], "base")
+        assert caught.value.exit_code == 4
+
+
+# --------------------------------------------------------------------- remote inputs of ADD
+def test_add_urls_through_args_env_json_and_git_are_all_recorded(tmp_path):
+    path = write(tmp_path, """\
+ARG U=http://127.0.0.1:8/args.tgz
+FROM scratch
+ARG U
+ENV E=https://127.0.0.1:8/env.tgz
+ADD $U /a
+ADD ["${E}", "/b"]
+ADD ["https://127.0.0.1:8/json.tgz", "/c"]
+ADD --checksum=sha256:""" + "c" * 64 + """ "https://user:pw@127.0.0.1:8/q.tgz?x=1" /d
+ADD https://github.example.test/acme/tool.git#""" + "d" * 40 + """ /e
+ADD git@github.example.test:acme/private.git#main /f
+ADD ${NOTSET}local.txt ./file /g/
+""")
+    facts = parse_dockerfile(path, {})
+    got = [(f.url, f.kind, f.digest, f.line) for f in facts.remote_files]
+    assert got == [
+        ("http://127.0.0.1:8/args.tgz", "http", None, 5),
+        ("https://127.0.0.1:8/env.tgz", "http", None, 6),
+        ("https://127.0.0.1:8/json.tgz", "http", None, 7),
+        ("https://127.0.0.1:8/q.tgz?x=1", "http", "sha256:" + "c" * 64, 8),
+        ("https://github.example.test/acme/tool#" + "d" * 40, "git", "gitCommit:" + "d" * 40, 9),
+        ("ssh://github.example.test/acme/private#main", "git", None, 10),
+    ]
+    assert [f.pinned for f in facts.remote_files] == [False, False, False, True, True, False]
+
+
+def test_build_args_override_arg_defaults_in_add(tmp_path):
+    path = write(tmp_path, "FROM scratch\nARG U=http://127.0.0.1:8/default\nADD ${U:-x} /a\n")
+    facts = parse_dockerfile(path, {"U": "http://127.0.0.1:8/given"})
+    assert [f.url for f in facts.remote_files] == ["http://127.0.0.1:8/given"]
+
+
+# ------------------------------------------------------------ bases: ENV, ONBUILD, platform
+def base_with(*, onbuild=(), env=None, manifest=DIGEST):
+    return BaseImage(digest=DIGEST, manifest=manifest, platform="linux/arm64",
+                     diff_ids=["sha256:" + "1" * 64], onbuild=list(onbuild), env=env or {})
+
+
+def test_onbuild_triggers_are_read_as_if_written_after_from(tmp_path):
+    other = "127.0.0.1:5000/other@sha256:" + "e" * 64
+    base = base_with(onbuild=[f"COPY --from={other} /o /o", "ADD $DL /dl",
+                              "RUN echo triggered"], env={"DL": "http://127.0.0.1:8/from-env"})
+    path = write(tmp_path, "FROM 127.0.0.1:5000/base:1\nADD ${DL}2 /x\n")
+    facts = collect_materials(path, {}, fake_registry, lambda image: base)
+    assert [(i.instruction, i.written, i.via is not None) for i in facts.images] == [
+        ("FROM", "127.0.0.1:5000/base:1", False),
+        ("ONBUILD COPY --from", other, True)]
+    assert "ONBUILD COPY --from=" in facts.images[1].via
+    assert [(f.url, f.via is not None) for f in facts.remote_files] == [
+        ("http://127.0.0.1:8/from-env", True), ("http://127.0.0.1:8/from-env2", False)]
+    assert [t["trigger"] for t in facts.onbuild] == [
+        f"COPY --from={other} /o /o", "ADD $DL /dl", "RUN echo triggered"]
+    # The trigger's image is not written into the Dockerfile; the FROM is pinned.
+    assert pinned_dockerfile(facts).decode() == f"FROM 127.0.0.1:5000/base@{DIGEST}\nADD ${{DL}}2 /x\n"
+    assert facts.images[0].platform == "linux/arm64"
+
+
+def test_an_onbuild_trigger_naming_an_image_by_tag_is_refused(tmp_path):
+    base = base_with(onbuild=["COPY --from=127.0.0.1:5000/other:1 /o /o"])
+    path = write(tmp_path, "FROM 127.0.0.1:5000/base:1\n")
+    with pytest.raises(InputError, match=r"ONBUILD COPY --from=127\.0\.0\.1:5000/other:1 .*by tag"):
+        collect_materials(path, {}, fake_registry, lambda image: base)
+
+
+def test_the_platform_manifest_of_an_index_is_kept(tmp_path):
+    child = "sha256:" + "f" * 64
+    path = write(tmp_path, "FROM 127.0.0.1:5000/multi:1 AS a\nFROM a\n"
+                           "COPY --from=127.0.0.1:5000/tool:1 / /\n")
+    inspected = []
+    facts = collect_materials(path, {}, fake_registry,
+                              lambda image: inspected.append(image.written)
+                              or base_with(manifest=child))
+    assert inspected == ["127.0.0.1:5000/multi:1", "127.0.0.1:5000/tool:1"]
+    assert [i.manifest for i in facts.images] == [child, child]
+    final = facts.final_stage(None)
+    assert final is not None and final.image is not None and final.image.manifest == child
+
+
+def test_from_a_number_is_an_image_not_a_stage_index(tmp_path):
+    # ``COPY --from=0`` names stage 0; ``FROM 0`` is the image docker.io/library/0 to the engine.
+    facts = parse_dockerfile(write(tmp_path, "FROM scratch\nFROM 0\nCOPY --from=0 / /\n"), {})
+    assert [(i.instruction, str(i.reference)) for i in facts.images] == [
+        ("FROM", "docker.io/library/0:latest")]

@@ -10,8 +10,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oci_attest.build.check import unpinned_references
 from oci_attest.cli import cli
-from oci_attest.collect.materials import MAX_DOCKERFILE_BYTES, parse_dockerfile
+from oci_attest.collect.materials import (
+    MAX_DOCKERFILE_BYTES,
+    parse_dockerfile,
+    pinned_dockerfile,
+    resolve_images,
+)
 from oci_attest.errors import InputError
 
 HOSTILE = {
@@ -32,6 +38,22 @@ HOSTILE = {
     "not UTF-8": b"FROM alpine\nRUN echo \xff\xfe\n",
     "binary garbage": bytes(range(256)) * 64,
     "too many instructions": "FROM alpine\n" + "RUN true\n" * 10_001,
+    # Issue 14: input attest's parser and the engine could read differently.
+    "escape after an empty syntax directive": "# syntax=\n# escape=`\nFROM a:1\nRUN x `\n"
+                                              "FROM evil.example/evil:latest\n",
+    "escape after a blank line": "\n# escape=`\nFROM a:1\n",
+    "form feed in a comment": "# note\x0cFROM evil.example/evil:latest\nFROM a:1\n",
+    "NEL line break": "FROM a:1\x85FROM evil.example/evil:latest\n",
+    "U+2028 line break": "FROM a:1\u2028FROM evil.example/evil:latest\n",
+    "lone carriage return": "RUN true\rFROM evil.example/evil:latest\nFROM a:1\n",
+    "no-break space": "FROM\u00a0evil.example/evil:latest\n",
+    "BOM in the middle": "FROM a:1\n\ufeffFROM evil.example/evil:latest\n",
+    "malformed escape directive": "# escape=x\nFROM a:1\n",
+    "unsupported substitution": "FROM a:1\nCOPY --from=${X:?} / /\n",
+    # Found by test_whatever_the_parser_accepts_is_pinned_for_the_engine:
+    "a line of only the escape character": "FROM a:1\n\\\nFROM evil.example/evil:latest\n",
+    "ends inside a continuation": "FROM a:1\nCOPY --from=evil.example/e:1 / / \\\n# c\n\n",
+    "FROM continued into another instruction": "FROM a:1 \\\nCOPY --from=b / /\n",
 }
 
 
@@ -58,8 +80,10 @@ def test_an_enormous_line_within_the_limit_parses_quickly(tmp_path):
     assert [str(i.reference) for i in facts.images] == ["docker.io/library/alpine:3.20"]
 
 
-def test_attest_build_reports_a_hostile_dockerfile_in_one_line(tmp_path):
-    (tmp_path / "Dockerfile").write_text(HOSTILE["unterminated heredoc"])
+@pytest.mark.parametrize("name", ["unterminated heredoc", "form feed in a comment",
+                                  "escape after an empty syntax directive"])
+def test_attest_build_reports_a_hostile_dockerfile_in_one_line(tmp_path, name):
+    (tmp_path / "Dockerfile").write_bytes(HOSTILE[name].encode())
     result = CliRunner().invoke(cli, ["build", str(tmp_path), "-t", "127.0.0.1:9/x/y:1",
                                       "--no-sign", "-o", str(tmp_path / "out")])
     assert result.exit_code == 3, result.output
@@ -72,7 +96,10 @@ _lines = st.one_of(
                      "ARG Y=$X$X", "COPY --from=a / /", "COPY --from=${X} / /",
                      "RUN --mount=type=bind,from=img:1,target=/x true", "ADD https://e.x/f /f",
                      "RUN <<EOF", "EOF", "RUN <<-'E'", "E", "\\", "# comment", "",
-                     "FROM --platform=linux/amd64 img@sha256:" + "a" * 64]),
+                     "FROM --platform=linux/amd64 img@sha256:" + "a" * 64,
+                     "# escape=`", "# syntax=", "RUN echo `", "\ufeffFROM c:1", "FROM d:1 \\",
+                     "  AS e", "ADD [\"$X\", \"/b\"]", "ENV X=http://e.x/y", "\x0cFROM f:1",
+                     "FROM \\", "# note\x85FROM g:1", "\tFROM h:2", "from i:3 as j"]),
     st.text(max_size=40))
 
 
@@ -90,3 +117,24 @@ def test_parser_raises_only_input_errors(tmp_path, lines, args):
         return
     for image in facts.images:
         assert image.reference.registry and image.reference.repository
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_lines, max_size=25), args=st.dictionaries(
+    st.sampled_from(["X", "Y", "Z"]), st.sampled_from(["k:1", "reg.example/l:2", ""]),
+    max_size=3))
+def test_whatever_the_parser_accepts_is_pinned_for_the_engine(tmp_path, lines, args):
+    """Every Dockerfile attest accepts comes out with every FROM and --from pinned, judged by
+    the line-based check that does not use the parser (the class of issue 14 items 1-3)."""
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+    try:
+        facts = parse_dockerfile(path, args)
+        if facts.heredocs:
+            return
+        resolve_images(facts, lambda ref: ref.with_digest("sha256:" + "b" * 64))
+        pinned = pinned_dockerfile(facts).decode()
+    except InputError:
+        return
+    assert unpinned_references(pinned) == [], pinned
