@@ -127,3 +127,10 @@ def check_buildah(path: Path, content: bytes) -> None:
                              "supported by buildah 1.28 (--backend buildah)",
                              hint="rewrite the line (e.g. a heredoc as RUN lines or a COPY'd "
                                   "script)")
+
+
+def last_from_line(content: bytes) -> int | None:
+    """The line of the last ``FROM``: the stage whose image is pushed (without --target)."""
+    lines = [int(i["startline"]) + 1 for i in _structure(content)
+             if str(i["instruction"]).upper() == "FROM"]
+    return lines[-1] if lines else None
