@@ -11,7 +11,6 @@ refuses (nothing is attached) or ignores it (its own result is what gets signed)
 from __future__ import annotations
 
 import json
-import shutil
 
 import git
 import pytest
@@ -123,7 +122,7 @@ def set_base(s):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (set_digest, f"not sha256:"),
+    (set_digest, "not sha256:"),
     (set_commit, "claims commit 1111111111"),
     (set_ref, "claims ref refs/heads/evil"),
     (set_base, "claims base image"),
