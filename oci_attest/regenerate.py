@@ -222,6 +222,8 @@ def compare_claims(claims: list[ParsedStatement], *, image: ImageReference,
         if "secretScan" in internal:
             ignored.append("the build job's secret-scan result (scanned again here)")
         ignored.append("the build job's builder, timings and parameters")
+    if any(c.predicate_type != SLSA_PROVENANCE_V1 for c in claims):
+        ignored.append("the build job's SBOM (generated again here from the pushed layers)")
     if claims:
         checked += ["commit", "ref", "Dockerfile digest", "base images"]
     if problems:
