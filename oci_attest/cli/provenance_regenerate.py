@@ -8,6 +8,7 @@ returns and attaches it to the digest.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ def run_regenerate(*, images: Sequence[str], claims: Sequence[str], context: str
     if not no_sign:
         from oci_attest.sign import load_trust_config, resolve_identity_token
 
+        # ATTEST_TRUST_CONFIG: a CI template selects a private Sigstore instance without
+        # editing its command lines.
+        trust_config = trust_config or os.environ.get("ATTEST_TRUST_CONFIG") or None
         trust = load_trust_config(Path(trust_config) if trust_config else None)
         token = resolve_identity_token(identity_token, trust)
     result = regenerate(images[0], context=Path(context),
