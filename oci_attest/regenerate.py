@@ -49,6 +49,9 @@ from oci_attest.statements import (
 )
 
 Progress = Callable[[str], None]
+#: A build job's statement is compared, never trusted; one larger than this is refused unread
+#: (an SBOM of a large image is a few MiB).
+MAX_CLAIM_BYTES = 64 * 1024 * 1024
 #: internalParameters.backend of a regenerated provenance: the image was built by another,
 #: untrusted job; everything in the statement was established by the signing job.
 BACKEND = "regenerated-by-signing-job"
@@ -116,6 +119,10 @@ def load_claims(paths: Sequence[Path]) -> list[ParsedStatement]:
     claims = []
     for path in paths:
         try:
+            if path.stat().st_size > MAX_CLAIM_BYTES:
+                raise VerificationFailed(
+                    f"the build job's statement {path} is larger than {MAX_CLAIM_BYTES} bytes",
+                    hint="nothing was signed; check what the build job produced")
             payload = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read the build job's statement {path}: {error.strerror}",

@@ -217,3 +217,19 @@ sbom:
 """)
     verdict = attest("verify", release["pushed"], "--policy", policy)
     assert verdict.exit_code == 0, verdict.output
+
+
+def test_malformed_and_oversized_claims_are_refused_in_one_line(release, debian_base, signer,
+                                                               tmp_path, monkeypatch):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"_type": "nope"}')
+    result = signing_job(release["root"], release["pushed"], [bad], debian_base, signer,
+                         release["env"])
+    assert result.exit_code == 3 and "unknown statement type" in result.stderr
+    assert "Traceback" not in result.output
+    import oci_attest.regenerate as regenerate_module
+
+    monkeypatch.setattr(regenerate_module, "MAX_CLAIM_BYTES", 10)
+    result = signing_job(release["root"], release["pushed"], [bad], debian_base, signer,
+                         release["env"])
+    assert result.exit_code == 1 and "larger than 10 bytes" in result.stderr

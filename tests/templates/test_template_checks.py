@@ -142,3 +142,9 @@ def test_policy_requires_what_the_template_flow_records():
     identity = policy["identities"][0]
     assert re.fullmatch(identity["subjectRegexp"],
                         "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0")
+
+
+def test_verify_is_narrowed_to_the_ref_built():
+    script = _step("verify", "Verify against the policy")["run"]
+    assert '--source-ref "$GITHUB_REF"' in script
+    assert "--policy .github/attest-policy.yaml" in script
