@@ -92,6 +92,7 @@ def test_secret_with_the_docker_backend_is_a_usage_error(tmp_path):
     ("id=s", 2, "needs id=ID and src=FILE"),
     ("id=a b,src=@FILE", 3, "is not valid"),
     ("id=s,src=@FILE,type=env", 2, "type=file only"),
+    ("id=s,src=/tmp/a,b", 2, "expected id=ID,src=FILE"),
 ])
 def test_bad_secret_specs_are_refused_in_one_line(tmp_path, spec, code, message):
     root = _project(tmp_path, b"FROM scratch\nCOPY a /a\n")
