@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import tarfile
+import uuid
 
 import git
 import pytest
@@ -91,19 +92,20 @@ def builds(project, buildah_root, registry, debian_base, signer, tmp_path_factor
     """Two builds of the same project; the second without the layer cache, so its cache
     mount shows what the first left there."""
     root, secret = project
+    session = uuid.uuid4().hex  # the cache mount outlives test sessions: mark this one's runs
     env = signer.stack.github_actions_env(repository=REPO, ref="refs/heads/main")
     runs = []
     for number, extra in ((1, []), (2, ["--no-cache"])):
         out = tmp_path_factory.mktemp("buildah-out") / "out"
         result = attest("build", root, "--backend", "buildah", "-t",
                         f"{registry.host}/mounts/app:{number}", "--build-arg",
-                        f"BASE={debian_base}", "--build-arg", f"RUN_ID={root.parent.name}-{number}",
+                        f"BASE={debian_base}", "--build-arg", f"RUN_ID={session}-{number}",
                         "--secret", f"id=token,src={secret}",
                         "--scan-secrets", "--trust-config", signer.trust_config,
                         "-o", out, *extra, env=env)
         assert result.exit_code == 0, result.output
         runs.append({"pushed": result.stdout.strip().splitlines()[-1], "out": out,
-                     "stderr": result.stderr, "run_id": f"{root.parent.name}-{number}"})
+                     "stderr": result.stderr, "run_id": f"{session}-{number}"})
     return runs
 
 
