@@ -32,8 +32,20 @@ def docker_engine_reachable() -> bool:
 
 
 def choose_backend(requested: str | None) -> BackendName:
-    if requested in BACKENDS:
-        return requested
+    """The backend for a new run; one that was asked for but cannot work is refused here,
+    before the source is collected or anything is pulled."""
+    if requested == "buildah":
+        from oci_attest.build.buildah import buildah_available
+
+        if not buildah_available():
+            raise UsageError("--backend buildah: buildah is not installed",
+                             hint="apt-get install buildah, or use --backend docker")
+        return "buildah"
+    if requested == "docker":
+        if not docker_engine_reachable():
+            raise UsageError("--backend docker: the docker engine does not answer",
+                             hint="start dockerd or set DOCKER_HOST, or use --backend buildah")
+        return "docker"
     if requested not in (None, "auto"):
         raise UsageError(f"unknown --backend {requested!r}", hint="use docker or buildah")
     if docker_engine_reachable():

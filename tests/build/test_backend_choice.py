@@ -112,3 +112,18 @@ def test_heredoc_is_refused_for_buildah_naming_the_line(tmp_path):
                                       str(root)])
     assert result.exit_code == 3
     assert "line 2: RUN heredoc" in result.stderr and "buildah 1.28" in result.stderr
+
+
+def test_a_backend_that_cannot_work_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    root = _project(tmp_path, b"FROM scratch\nCOPY a /a\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no buildah on PATH
+    result = CliRunner().invoke(cli, ["build", "--backend", "buildah", "-t", "127.0.0.1:9/x:1",
+                                      "-o", str(tmp_path / "out"), str(root)])
+    assert result.exit_code == 2 and "buildah is not installed" in result.stderr
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
+    result = CliRunner().invoke(cli, ["build", "--backend", "docker", "-t", "127.0.0.1:9/x:1",
+                                      "-o", str(tmp_path / "out"), str(root)])
+    assert result.exit_code == 2 and "the docker engine does not answer" in result.stderr
+    result = CliRunner().invoke(cli, ["build", "-t", "127.0.0.1:9/x:1", str(root)])
+    assert result.exit_code == 2 and "no build backend" in result.stderr
+    assert not (tmp_path / "out").exists()
