@@ -69,6 +69,10 @@ class BuildOptions:
     pull: bool = False
     no_cache: bool = False
     scan_secrets: bool = False
+    #: "docker" or "buildah", chosen when the run starts (older state files: docker).
+    backend: str = "docker"
+    #: Build secrets, id -> file path; the values are read by the backend only, never stored.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def persisted(self) -> dict[str, Any]:
         """What goes into state.json: build-arg values are needed to rebuild on resume only
@@ -199,6 +203,7 @@ class Pipeline:
             target=options.target,
             labels=redact_mapping(options.labels, options.redact),
             network=options.network,
+            secrets=_secret_records(facts.content, options.secrets),
         )
         pinned = pinned_dockerfile(facts)
         check_pinned(pinned.decode("utf-8"))
@@ -218,8 +223,8 @@ class Pipeline:
         for name, value in self._build_args.items():
             if name_looks_secret(name, self.options.redact) or value_looks_secret(value):
                 self._progress(f"warning: build arg {name} looks secret; it is redacted in the "
-                               "provenance, but the classic builder records build args in the "
-                               "image history. Prefer build secrets.")
+                               "provenance, but both backends record build args in the image "
+                               "history. Prefer --secret id=ID,src=FILE (--backend buildah).")
 
     # -------------------------------------------------------------------------------- build
     def _build(self) -> None:
@@ -238,6 +243,7 @@ class Pipeline:
             network=self.options.network,
             pull=self.options.pull,
             no_cache=self.options.no_cache,
+            secrets=self.options.secrets,
         ), self._progress)
         self.state.done("build", {"imageId": result.image_id, "startedOn": started,
                                   "finishedOn": _now(), "backend": self.backend.name,
@@ -272,7 +278,8 @@ class Pipeline:
 
         build = self.state.step("build")
         self._progress("scanning every layer of the built image for secrets")
-        report = scan_image(f"docker-daemon:{build['imageId']}", progress=self._progress)
+        with self.backend.scan_source(build["imageId"]) as source:
+            report = scan_image(source, progress=self._progress)
         if not report.clean:
             self.state.write_json("secret-scan.json", report.to_json())
             for finding in report.findings:
@@ -481,6 +488,20 @@ def resume_run(directory: Path) -> tuple[RunState, BuildOptions]:
         if parse_reference(tag).digest:
             raise InputError(f"{directory}/state.json: tag {tag} has a digest")
     return state, options
+
+
+def _secret_records(dockerfile: bytes, secrets: dict[str, str]) -> list[dict[str, Any]]:
+    """Which build secrets were given and which RUN lines mount them: ids only, never the
+    file or its value."""
+    if not secrets:
+        return []
+    from oci_attest.build.features import secret_mounts
+
+    lines: dict[str, list[str]] = {}
+    for mount in secret_mounts(dockerfile):
+        lines.setdefault(mount.id, []).append(f"RUN --mount=type=secret (line {mount.line})")
+    return [{"id": secret_id, "mountedBy": lines.get(secret_id, [])}
+            for secret_id in sorted(secrets)]
 
 
 def _relative(path: Path, root: Path) -> str:

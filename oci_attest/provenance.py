@@ -39,6 +39,8 @@ class BuildParameters:
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str | None = None
     platform: str = DEFAULT_PLATFORM
+    #: Build secrets by id (``{"id", "mountedBy"}``); never a value or a path.
+    secrets: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ def build_predicate(
         external["labels"] = dict(sorted(params.labels.items()))
     if params.network:
         external["network"] = params.network
+    if params.secrets:
+        external["secrets"] = [dict(s) for s in params.secrets]
     internal: dict[str, Any] = {
         "git": _git_facts(source),
         "ci": {"platform": ci.platform, "runnerEnvironment": ci.runner_environment,

@@ -1,12 +1,14 @@
 """The interface every build backend implements, so the pipeline does not care which it is.
 
-The docker engine's API (through the docker SDK) is the first backend; a buildx CLI backend
-can follow without touching the pipeline.
+Two backends: the docker engine's API through the docker SDK (its classic builder), and
+buildah as a daemonless subprocess for BuildKit-style Dockerfiles (``RUN --mount``, build
+secrets). :mod:`oci_attest.build.select` picks one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,8 @@ class BuildRequest:
     network: str | None = None
     pull: bool = False
     no_cache: bool = False
+    #: Build secrets: id -> path of the file holding the value. Only the ids are ever recorded.
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,4 +69,9 @@ class BuildBackend(Protocol):
 
     def inspect(self, image_id: str) -> BuiltImage:
         """The built image's ``rootfs.diff_ids`` and platform, from its config."""
+        ...
+
+    def scan_source(self, image_id: str) -> AbstractContextManager[str]:
+        """The built, not yet pushed image as an ``oci_attest.sbom`` source specification
+        (``docker-daemon:ID``, ``oci-layout:DIR:TAG``), for the secret scan before the push."""
         ...

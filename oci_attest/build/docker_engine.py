@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,14 @@ class DockerEngineBackend:
             return False
         return True
 
+    @contextmanager
+    def scan_source(self, image_id: str) -> Iterator[str]:
+        yield f"docker-daemon:{image_id}"
+
     def build(self, request: BuildRequest, progress: Progress) -> BuildResult:
+        if request.secrets:
+            raise BuildFailed("the docker engine's classic builder has no build secrets",
+                              hint="use --backend buildah for --secret")
         with tempfile.TemporaryDirectory(prefix="attest-dockerfile-") as tmp:
             # Outside the context: the SDK then ships it inside the context tar under a private
             # name, so the user's own Dockerfile is never modified.

@@ -38,6 +38,7 @@ COMMANDS = {
     "pin": "oci_attest.cli.pin",
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",
+    "help": "oci_attest.cli.help",
 }
 
 
@@ -94,6 +95,8 @@ def cli(debug: bool, quiet: bool) -> None:
 
     Exit codes: 0 ok, 1 verification/policy failed, 2 usage, 3 bad input, 4 build failed,
     5 registry error, 6 signing error, 7 secrets found, 70 internal error.
+
+    The policy format: `attest help policy`; the provenance fields: `attest help buildtype`.
     """
     level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
     logging.basicConfig(level=level, format="attest: %(message)s", stream=sys.stderr)

@@ -1,4 +1,4 @@
-"""``attest build``: the producer pipeline as a drop-in for ``docker build && docker push``."""
+"""``attest build``: the producer pipeline around ``docker build && docker push`` (or buildah)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,12 @@ from typing import Any
 
 import click
 
-from oci_attest.build.base import BuildBackend
+from oci_attest.build.select import backend_factory
+from oci_attest.cli.build_backend import backend_option, prepare_backend, secret_option
 from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.pipeline import BuildOptions, Pipeline, resume_run, start_run
 from oci_attest.redact import REDACTED
-
-
-def _docker_backend() -> BuildBackend:
-    from oci_attest.build.docker_engine import DockerEngineBackend
-
-    return DockerEngineBackend()
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -54,19 +49,23 @@ def _docker_backend() -> BuildBackend:
               help="Keep every artifact here (statements, bundles, SBOM, summary.json).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True),
               help="Finish a failed run from its output directory.")
+@backend_option
+@secret_option
 @format_option
 def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
           network: str | None, pull: bool, no_cache: bool, trust_config: str | None,
           identity_token: str | None, no_sign: bool, no_sbom: bool, attach: str,
           require_clean: bool, scan_secrets: bool, redact: tuple[str, ...], output: str | None,
-          resume: str | None, output_format: str) -> None:
+          resume: str | None, backend: str | None, secrets: tuple[str, ...],
+          output_format: str) -> None:
     """Build, push, and attach signed SLSA provenance and an SBOM to the pushed digest.
 
     \b
     Example:
       attest build -t registry.example.com/team/app:1.4 --output out .
       attest build --resume out          # after a failure: finish without rebuilding
+      attest build --backend buildah --secret id=npmrc,src=$HOME/.npmrc -t REF .
 
     The last line of stdout is the pushed NAME@sha256:DIGEST (--format json: a summary).
     """
@@ -77,6 +76,9 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             raise UsageError("--resume takes no CONTEXT, -t or --output: the run's own are used",
                              hint=f"run `attest build --resume {resume}` alone (plus "
                                   "--identity-token or secret --build-arg values if needed)")
+        if backend or secrets:
+            raise UsageError("--resume takes no --backend or --secret: the run's own are used",
+                             hint=f"run `attest build --resume {resume}` alone")
         state, options = resume_run(Path(resume))
         real_args = {**options.build_args, **supplied_args}
         if not state.step("build"):
@@ -98,9 +100,10 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
             no_cache=no_cache,
             scan_secrets=scan_secrets)
+        prepare_backend(options, backend, secrets)
         real_args = supplied_args
         state = start_run(options, Path(output) if output else None)
-    pipeline = Pipeline(state, options, _docker_backend,
+    pipeline = Pipeline(state, options, backend_factory(options.backend),
                         identity_token=identity_token, progress=progress,
                         secret_build_args=real_args)
     try:

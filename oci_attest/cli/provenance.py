@@ -119,19 +119,38 @@ def _buildx_provenance(document: Any) -> OtherBuilder:
               default="both", show_default=True, help="Layouts for --image subjects.")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="Directory for the statement and bundle (default: next to the files).")
+@click.option("--regenerate", is_flag=True,
+              help="Trusted signing job: take only the digest of --image NAME@sha256:... from "
+                   "the build job; read the image, scan it, make its SBOM and take source and "
+                   "builder facts from this job's own checkout, CI and OIDC token.")
+@click.option("--claims", "claims", multiple=True, type=click.Path(dir_okay=False),
+              help="With --regenerate: the build job's statements; refuse if they disagree.")
 @format_option
 def provenance(subjects: tuple[str, ...], images: tuple[str, ...], buildx_metadata: str | None,
                context: str, dockerfile: str | None, build_args: tuple[str, ...],
                trust_config: str | None, identity_token: str | None, no_sign: bool,
                require_clean: bool, attach: str, output: str | None,
-               output_format: str) -> None:
+               regenerate: bool, claims: tuple[str, ...], output_format: str) -> None:
     """Signed SLSA provenance for release files or for images built elsewhere.
 
     \b
     Examples:
       attest provenance --subject dist/app-1.4.tar.gz --subject dist/app-1.4.whl
       attest provenance --buildx-metadata meta.json -f Dockerfile
+      attest provenance --regenerate --image ghcr.io/acme/app@sha256:... \\
+          --claims out/provenance.intoto.json -o signed
     """
+    if regenerate or claims:
+        from oci_attest.cli.provenance_regenerate import run_regenerate
+
+        if subjects or buildx_metadata or not regenerate:
+            raise UsageError("--regenerate takes --image NAME@sha256:... (and --claims), "
+                             "not --subject or --buildx-metadata")
+        return run_regenerate(images=images, claims=claims, context=context,
+                              dockerfile=dockerfile, build_args=build_args,
+                              trust_config=trust_config, identity_token=identity_token,
+                              no_sign=no_sign, attach=attach, output=output,
+                              output_format=output_format)
     progress = progress_printer()
     image_refs = list(images)
     other_builder: OtherBuilder | None = None

@@ -44,3 +44,26 @@ def scratch_project(tmp_path: Path) -> Path:
     repo.index.commit("scratch")
     repo.create_remote("origin", "https://github.example.test/acme/scratch")
     return root
+
+
+@pytest.fixture(scope="session")
+def buildah_root(tmp_path_factory: pytest.TempPathFactory):
+    """A buildah storage of this test session (vfs copies every layer: keep it out of the
+    system's storage and remove it afterwards)."""
+    import os
+    import subprocess
+
+    root = tmp_path_factory.mktemp("buildah")
+    previous = os.environ.get("ATTEST_BUILDAH_ROOT")
+    os.environ["ATTEST_BUILDAH_ROOT"] = str(root)
+    try:
+        yield root
+    finally:
+        if previous is None:
+            os.environ.pop("ATTEST_BUILDAH_ROOT", None)
+        else:
+            os.environ["ATTEST_BUILDAH_ROOT"] = previous
+        subprocess.run(["buildah", "--storage-driver", "vfs", "--root", str(root), "--runroot",
+                        str(root / "run"), "rmi", "--all", "--force"], capture_output=True,
+                       check=False)
+        shutil.rmtree(root, ignore_errors=True)

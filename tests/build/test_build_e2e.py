@@ -1,6 +1,6 @@
 """attest build end to end on real parts, read back as another tool would.
 
-A real docker engine builds examples/hello (its Dockerfile names its base by tag), a real
+Both backends (the docker engine's classic builder and buildah) build examples/hello (its Dockerfile names its base by tag), a real
 registry receives the image and both attestations in both layouts, the real sigstore client
 signs against the local stack, and the checks below read everything back from the registry and
 verify it with sigstore's own Verifier.
@@ -43,26 +43,30 @@ def verify_bundle(trust_config, bundle_json: bytes, issuer: str):
     return json.loads(payload)
 
 
-@pytest.fixture(scope="module")
-def built(registry, debian_base, sigstore_stack, sigstore_trust_config, tmp_path_factory):
+@pytest.fixture(scope="module", params=["docker", "buildah"])
+def built(request, registry, debian_base, sigstore_stack, sigstore_trust_config,
+          tmp_path_factory):
+    backend = request.param
+    if backend == "buildah":
+        request.getfixturevalue("buildah_root")
     root, commit = git_project("hello", tmp_path_factory.mktemp("e2e"))
     out = tmp_path_factory.mktemp("e2e-out") / "out"
     token = sigstore_stack.mint_token(IDENTITY)
-    tag = f"{registry.host}/apps/hello:1"
+    tag = f"{registry.host}/apps/hello-{backend}:1"
     result = run_attest(
-        "build", str(root), "-t", tag, "--network", "host",
+        "build", str(root), "-t", tag, "--network", "host", "--backend", backend,
         "--build-arg", f"BASE={debian_base}", "--build-arg", f"NPM_TOKEN={SECRET}",
         "--trust-config", str(sigstore_trust_config), "--identity-token", token,
         "--output", str(out))
     assert result.exit_code == 0, result.output
     pushed = result.stdout.strip().splitlines()[-1]
     return {"pushed": pushed, "out": out, "commit": commit, "tag": tag, "stderr": result.stderr,
-            "issuer": sigstore_stack.issuer()}
+            "issuer": sigstore_stack.issuer(), "backend": backend}
 
 
 def test_last_line_is_the_pushed_digest(built, registry):
     ref = parse_reference(built["pushed"])
-    assert ref.digest and ref.name == f"{registry.host}/apps/hello"
+    assert ref.digest and ref.name == f"{registry.host}/apps/hello-{built['backend']}"
     assert RegistryClient(registry.host).resolve(parse_reference(built["tag"])).digest == ref.digest
 
 
@@ -109,6 +113,10 @@ def test_provenance_describes_the_build_truthfully(built, debian_base, registry)
     assert definition["internalParameters"]["git"]["dirty"] is False
     run = provenance["predicate"]["runDetails"]
     assert run["builder"]["id"].startswith("local://")
+    expected = {"docker": ("docker-engine", "docker"), "buildah": ("buildah", "buildah")}
+    backend, version_key = expected[built["backend"]]
+    assert definition["internalParameters"]["backend"] == backend
+    assert version_key in run["builder"]["version"]
     assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
 
 
