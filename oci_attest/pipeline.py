@@ -32,7 +32,13 @@ from oci_attest.collect.materials import (
 from oci_attest.collect.source import SourceFacts, collect_source
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.provenance import BuildParameters, RunFacts, build_predicate
-from oci_attest.redact import name_looks_secret, redact_mapping, value_looks_secret
+from oci_attest.redact import (
+    name_looks_secret,
+    redact_mapping,
+    redact_text,
+    secret_values,
+    value_looks_secret,
+)
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry.client import RegistryClient
 from oci_attest.registry.layouts import attach_cosign_atts, attach_referrers
@@ -73,6 +79,7 @@ class BuildOptions:
         before the build step, so secret-looking ones are dropped from the file."""
         data = dataclasses.asdict(self)
         data["build_args"] = redact_mapping(self.build_args, self.redact)
+        data["labels"] = redact_mapping(self.labels, self.redact)
         return data
 
 
@@ -105,18 +112,26 @@ class Pipeline:
     def __init__(self, state: RunState, options: BuildOptions, backend_factory:
                  Callable[[], BuildBackend], *, identity_token: str | None = None,
                  progress: Progress = lambda _: None,
-                 secret_build_args: dict[str, str] | None = None) -> None:
+                 secret_build_args: dict[str, str] | None = None,
+                 secret_labels: dict[str, str] | None = None) -> None:
         self.state = state
         self.options = options
         self._backend_factory = backend_factory
         self._backend: BuildBackend | None = None
         self._identity_token = identity_token
-        self._progress = progress
         #: Seconds spent in each step by this invocation (a resumed run skips done steps).
         self._timings: dict[str, float] = {}
         # The real values, for the build only; state.json holds the redacted ones.
         self._build_args = secret_build_args if secret_build_args is not None \
             else options.build_args
+        self._labels = secret_labels if secret_labels is not None else options.labels
+        # Whatever any step or backend prints or raises passes through this filter: an engine
+        # echoing a build arg back (a failing RUN, a verbose error) must not leak it.
+        self._secrets = [*secret_values(self._build_args, options.redact),
+                         *secret_values(self._labels, options.redact)]
+        if identity_token:
+            self._secrets.append(identity_token)
+        self._progress: Progress = lambda text: progress(redact_text(text, self._secrets))
 
     @property
     def backend(self) -> BuildBackend:
@@ -131,9 +146,18 @@ class Pipeline:
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
         for name, step in steps:
             started = time.perf_counter()
-            step()
+            try:
+                step()
+            except AttestError as error:
+                self._redact_error(error)
+                raise
             self._timings[name] = round(time.perf_counter() - started, 3)
         return self._finish()
+
+    def _redact_error(self, error: AttestError) -> None:
+        error.message = redact_text(error.message, self._secrets)
+        error.hint = redact_text(error.hint, self._secrets) if error.hint else None
+        error.args = (error.message,)
 
     # ------------------------------------------------------------------------------ collect
     def _collect(self) -> None:
@@ -170,7 +194,7 @@ class Pipeline:
             tags=list(options.tags),
             build_args=redact_mapping(self._build_args, options.redact),
             target=options.target,
-            labels=redact_mapping(options.labels, options.redact),
+            labels=redact_mapping(self._labels, options.redact),
             network=options.network,
         )
         self.state.write("Dockerfile.pinned", pinned_dockerfile(facts))
@@ -203,7 +227,7 @@ class Pipeline:
             tags=list(self.options.tags),
             build_args=self._build_args,
             target=self.options.target,
-            labels=self.options.labels,
+            labels=self._labels,
             network=self.options.network,
             pull=self.options.pull,
             no_cache=self.options.no_cache,

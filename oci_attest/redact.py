@@ -58,6 +58,13 @@ def redact_mapping(values: Mapping[str, str], extra_names: Iterable[str] = ()) -
     }
 
 
+def secret_values(values: Mapping[str, str], extra_names: Iterable[str] = ()) -> list[str]:
+    """The values :func:`redact_mapping` would hide: what must never appear in any output."""
+    extra = list(extra_names)
+    return [value for name, value in values.items()
+            if value and (name_looks_secret(name, extra) or value_looks_secret(value))]
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
     """Remove known secret values from free text (log lines, error messages)."""
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):

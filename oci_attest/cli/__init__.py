@@ -90,8 +90,43 @@ def cli(debug: bool, quiet: bool) -> None:
     Exit codes: 0 ok, 1 verification/policy failed, 2 usage, 3 bad input, 4 build failed,
     5 registry error, 6 signing error, 7 secrets found, 70 internal error.
     """
-    level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
-    logging.basicConfig(level=level, format="attest: %(message)s", stream=sys.stderr)
+    configure_logging(debug=debug, quiet=quiet)
+
+
+#: Third-party loggers that --debug may turn on only when named here (comma-separated): the
+#: docker SDK logs every build argument, urllib3 every request URL, GitPython every command.
+DEBUG_LOGGERS_ENV = "ATTEST_DEBUG_LOGGERS"
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Last line of defence: a credential-shaped value never reaches stderr through logging."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from oci_attest.redact import redact_text
+
+        return redact_text(super().format(record), ())
+
+
+def configure_logging(*, debug: bool, quiet: bool) -> None:
+    """``--debug`` is attest's own debug output only; every other logger stays at WARNING
+    (ERROR with ``-q``) unless named in ``ATTEST_DEBUG_LOGGERS``."""
+    base = logging.ERROR if quiet else logging.WARNING
+    root = logging.getLogger()
+    root.setLevel(base)
+    handler = next((h for h in root.handlers if isinstance(h, logging.StreamHandler)
+                    and getattr(h, "_attest", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._attest = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    handler.stream = sys.stderr  # each invocation's stderr (tests swap it)
+    handler.setFormatter(_RedactingFormatter("attest: %(message)s"))
+    own = logging.getLogger("oci_attest")
+    own.setLevel(logging.DEBUG if debug else logging.NOTSET)
+    if debug:
+        for name in os.environ.get(DEBUG_LOGGERS_ENV, "").split(","):
+            if name.strip():
+                logging.getLogger(name.strip()).setLevel(logging.DEBUG)
 
 
 def main() -> None:
