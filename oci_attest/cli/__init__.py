@@ -123,10 +123,16 @@ def configure_logging(*, debug: bool, quiet: bool) -> None:
     handler.setFormatter(_RedactingFormatter("attest: %(message)s"))
     own = logging.getLogger("oci_attest")
     own.setLevel(logging.DEBUG if debug else logging.NOTSET)
+    while _RAISED:  # an earlier invocation in this process asked for them, this one may not
+        logging.getLogger(_RAISED.pop()).setLevel(logging.NOTSET)
     if debug:
         for name in os.environ.get(DEBUG_LOGGERS_ENV, "").split(","):
             if name.strip():
                 logging.getLogger(name.strip()).setLevel(logging.DEBUG)
+                _RAISED.add(name.strip())
+
+
+_RAISED: set[str] = set()
 
 
 def main() -> None:

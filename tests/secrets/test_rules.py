@@ -56,3 +56,32 @@ _pieces = st.sampled_from([b"-----BEGIN PRIVATE KEY-----\n", b"-----END PRIVATE 
 def test_scan_never_raises_on_near_misses(name, parts):
     found = rules.scan(f"root/.docker/{name}", b"".join(parts))
     assert all(m.rule in rules.ALL_RULES for m in found)
+
+
+def test_a_lone_aws_access_key_id_is_a_finding_but_documentation_examples_are_not():
+    from tests.secrets.planted import UPPER, rand
+
+    lone = ("AK" + "IA" + rand(UPPER, 16)).encode()
+    assert [m.rule.id for m in rules.scan("app/ids.txt", b"id = " + lone + b"\n")] == \
+        ["aws-access-key"]
+    assert rules.scan("doc.md", b"AKIAIOSFODNN7EXAMPLE AKIAI44QH8DHBEXAMPLE") == []
+
+
+def test_a_window_boundary_never_hides_a_key():
+    from oci_attest.secrets.window import CHUNK_BYTES, scan_chunks
+
+    key = planted()["private-key"][1].encode()
+    for cut in (1, len(key) // 2, len(key) - 1):  # the key split across two chunks
+        data = b"x\n" * (CHUNK_BYTES // 2 - 7) + key
+        pieces = [data[:CHUNK_BYTES - len(key) + cut], data[CHUNK_BYTES - len(key) + cut:]]
+        assert [(m.rule.id, m.line) for m in scan_chunks(pieces)] == \
+            [("private-key", CHUNK_BYTES // 2 - 6)], cut
+
+
+def test_pem_keys_compiled_into_programs_are_not_findings_but_tokens_are():
+    key = planted()["private-key"][1].encode()
+    token = planted()["github-token"][2].encode()
+    assert rules.scan("usr/lib/libx.so", b"\x7fELF\0\0" + key) == []
+    assert [m.rule.id for m in rules.scan("usr/bin/x", b"\x7fELF\0" + token + b"\0")] == \
+        ["github-token"]
+    assert [m.rule.id for m in rules.scan("app/blob.bin", b"\0" + key)] == ["private-key"]
