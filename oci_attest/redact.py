@@ -65,6 +65,19 @@ def secret_values(values: Mapping[str, str], extra_names: Iterable[str] = ()) ->
             if value and (name_looks_secret(name, extra) or value_looks_secret(value))]
 
 
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/\s@\"']*@)?"
+                  r"(?P<rest>[^\s?#\"']*)(?:[?#][^\s\"']*)?")
+_REQUEST_TARGET = re.compile(r"(?<![\w.:/])(?P<path>/[^\s?\"']*)\?[^\s\"']*")
+
+
+def scrub_urls(text: str) -> str:
+    """Keep where a URL points (scheme, host, path) and drop what may carry a secret: user
+    info and the query string (the docker engine's build API carries every build argument in
+    it; a registry's presigned blob URL carries a signature)."""
+    text = _URL.sub(lambda m: f"{m['scheme']}{m['rest']}", text)
+    return _REQUEST_TARGET.sub(lambda m: f"{m['path']}?…", text)
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
     """Remove known secret values from free text (log lines, error messages)."""
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):

@@ -3,16 +3,14 @@
 The docker SDK's errors embed the full request URL, and the engine's build API carries build
 arguments, labels and the Dockerfile in that URL's query string: printing ``str(error)`` leaks
 every ``--build-arg`` value, and truncating it cut off the one part a user needs (the engine's
-own explanation). So the engine's explanation is used when there is one, and anything that
-looks like a URL or a request target is removed from whatever text remains.
+own explanation). So the engine's explanation is used when there is one, and URLs and request
+targets in whatever text remains lose their user info and query strings.
 """
 
 from __future__ import annotations
 
-import re
+from oci_attest.redact import scrub_urls
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
-_REQUEST_TARGET = re.compile(r"(?<![\w.])/[^\s\"']*\?[^\s\"']*")
 _MAX = 2000
 
 
@@ -35,8 +33,6 @@ def engine_message(error: BaseException) -> str:
 
 
 def scrub(text: str) -> str:
-    """Remove URLs and request targets from free text and fold it onto one line."""
-    text = _URL.sub("<url>", text)
-    text = _REQUEST_TARGET.sub("<request>", text)
-    text = " ".join(text.split())
+    """Strip URLs and request targets of secrets and fold the text onto one line."""
+    text = " ".join(scrub_urls(text).split())
     return text if len(text) <= _MAX else text[:_MAX] + "…"

@@ -57,7 +57,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except AttestError as error:
             if _debug_enabled(ctx):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(error.render(), err=True)
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -67,12 +67,23 @@ class _Group(click.Group):
             ctx.exit(130)
         except Exception as error:  # a bug: say so briefly, never dump secrets by default
             if _debug_enabled(ctx):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(
-                f"attest: internal error: {type(error).__name__}: {error} "
+                f"attest: internal error: {type(error).__name__}: {_safe(str(error))} "
                 "(rerun with --debug and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
         return None
+
+
+def _safe(text: str) -> str:
+    """A library's exception text may hold a request URL with credentials or build args."""
+    from oci_attest.redact import redact_text, scrub_urls
+
+    return redact_text(scrub_urls(text), ())
+
+
+def _print_traceback() -> None:
+    click.echo(_safe(traceback.format_exc()).rstrip(), err=True)
 
 
 def _debug_enabled(ctx: click.Context) -> bool:
