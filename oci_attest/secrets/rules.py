@@ -68,7 +68,6 @@ _PEM_BEGIN = re.compile(
     rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----")
 _PEM_HEADER = re.compile(rb"^[A-Za-z-]+:")
 _PEM_MAX_BODY = 64 * 1024
-_PEM_MAX_MARKERS = 32
 _AWS_ID = re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 # AWS's documentation uses ids ending in EXAMPLE (AKIAIOSFODNN7EXAMPLE, AKIAI44QH8DHBEXAMPLE).
 _AWS_EXAMPLE_SUFFIX = b"EXAMPLE"
@@ -161,14 +160,16 @@ def content_rules(data: bytes, *, executable: bool = False) -> Iterator[Match]:
 def _pem_private_key(data: bytes) -> int:
     """The line of the first PEM private key with a real body, 0 if none.
 
-    Found marker by marker (bounded in count and length) rather than with one regex, whose
-    backtracking over a hostile file full of BEGIN lines would be quadratic.
+    Each BEGIN marker's END is looked for only up to the next BEGIN (a body holding another
+    BEGIN is no key) and within a bounded length, so the searched ranges never overlap: linear
+    in the file, however many markers a hostile file holds, with no cap on markers that a
+    real key could hide behind.
     """
-    for number, begin in enumerate(_PEM_BEGIN.finditer(data)):
-        if number >= _PEM_MAX_MARKERS:
-            break
-        end = data.find(b"-----END " + begin.group(1) + b"-----", begin.end(),
-                        begin.end() + _PEM_MAX_BODY)
+    begins = list(_PEM_BEGIN.finditer(data))
+    for number, begin in enumerate(begins):
+        limit = begins[number + 1].start() if number + 1 < len(begins) else len(data)
+        limit = min(limit, begin.end() + _PEM_MAX_BODY)
+        end = data.find(b"-----END " + begin.group(1) + b"-----", begin.end(), limit)
         if end < 0:
             continue
         lines = data[begin.end():end].splitlines()

@@ -85,3 +85,10 @@ def test_pem_keys_compiled_into_programs_are_not_findings_but_tokens_are():
     assert [m.rule.id for m in rules.scan("usr/bin/x", b"\x7fELF\0" + token + b"\0")] == \
         ["github-token"]
     assert [m.rule.id for m in rules.scan("app/blob.bin", b"\0" + key)] == ["private-key"]
+
+
+def test_a_key_behind_many_decoy_markers_is_still_found():
+    key = planted()["private-key"][1].encode()
+    decoys = b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n" * 200
+    found = rules.scan("app/notes.txt", decoys + key)
+    assert [(m.rule.id, m.line) for m in found] == [("private-key", 401)]
