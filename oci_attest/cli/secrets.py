@@ -43,8 +43,11 @@ def scan_secrets(image: str, output_format: str) -> None:
                  f"{report.layers} layers, and the image config)")
     else:
         for skipped in report.skipped:
-            where = f" /{skipped.path}" if skipped.path else ""
-            progress(f"skipped: layer {skipped.layer_index + 1}{where}: {skipped.reason}")
+            item = skipped.to_json()
+            where = (f"config {item['field']}" if "field" in item else
+                     f"layer {skipped.layer_index + 1}" + (f" {item['path']}" if "path" in item
+                                                           else ""))
+            progress(f"skipped: {where}: {skipped.reason}")
         progress(f"warning: no secrets found in what could be read of {report.image}, but "
                  f"{len(report.skipped)} item(s) were skipped: the scan is not clean")
     if output_format == "text":

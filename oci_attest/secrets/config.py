@@ -25,10 +25,12 @@ _BUILD_ARGS_PREFIX = re.compile(r"^\s*(?:RUN\s+)?\|(\d{1,4})\s")
 _BUILD_ARG = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
 
 
-def strings(document: Any, where: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
+def strings(document: Any, where: str = "", depth: int = 0) -> Iterator[tuple[str, str | None]]:
     """(field path, text) for every string in a JSON document, a mapping's keys included (a
-    label's name can hold a secret as well as its value)."""
+    label's name can hold a secret as well as its value); text ``None`` marks a part nested
+    too deep to walk (reported as skipped, never silently left out)."""
     if depth > _MAX_DEPTH:
+        yield where, None
         return
     if isinstance(document, str):
         yield where, document
@@ -42,16 +44,21 @@ def strings(document: Any, where: str = "", depth: int = 0) -> Iterator[tuple[st
             yield from strings(item, f"{where}[{index}]", depth + 1)
 
 
-def scan_config(config: dict[str, Any]) -> list[tuple[str, Match]]:
-    """(field path, match) for every rule that fires on a string of the image config."""
+def scan_config(config: dict[str, Any]) -> tuple[list[tuple[str, Match]], list[str]]:
+    """(field path, match) for every rule that fires on a string of the image config, and the
+    paths of the parts too deeply nested to scan."""
     found: list[tuple[str, Match]] = []
+    too_deep: list[str] = []
     for where, text in strings(config):
+        if text is None:
+            too_deep.append(where)
+            continue
         data = text.encode("utf-8", "surrogateescape")
         if looks_interesting(data):
             found.extend((where, Match(match.rule, 0)) for match in content_rules(data))
         if where.endswith(".created_by") and _secret_build_arg(text):
             found.append((where, Match(BUILD_ARG, 0)))
-    return found
+    return found, too_deep
 
 
 def _secret_build_arg(created_by: str) -> bool:

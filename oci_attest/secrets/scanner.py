@@ -82,6 +82,8 @@ class Skipped:
     path: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        if self.layer_index == CONFIG:
+            return {"location": "config", "field": self.path, "reason": self.reason}
         item: dict[str, Any] = {"layer": self.layer_index, "reason": self.reason}
         if self.path:
             item["path"] = f"/{self.path}"
@@ -147,8 +149,11 @@ def scan_image(spec: str, *, progress: Progress | None = None,
 def _scan_config(report: ScanReport, config: dict[str, Any], digest: str) -> None:
     from oci_attest.secrets.config import strings
 
-    report.config_fields = sum(1 for _ in strings(config))
-    for where, match in scan_config(config):
+    report.config_fields = sum(1 for _, text in strings(config) if text is not None)
+    found, too_deep = scan_config(config)
+    report.skipped.extend(Skipped(CONFIG, "the image config is nested too deeply here", where)
+                          for where in too_deep)
+    for where, match in found:
         report.findings.append(Finding(rule=match.rule.id, description=match.rule.description,
                                        path=where, line=0, layer_index=CONFIG,
                                        layer_digest=digest))

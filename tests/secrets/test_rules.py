@@ -92,3 +92,21 @@ def test_a_key_behind_many_decoy_markers_is_still_found():
     decoys = b"-----BEGIN RSA PRIVATE KEY-----\nnot a key\n" * 200
     found = rules.scan("app/notes.txt", decoys + key)
     assert [(m.rule.id, m.line) for m in found] == [("private-key", 401)]
+
+
+def test_the_config_is_walked_whole_and_what_is_too_deep_is_reported():
+    from oci_attest.secrets.config import scan_config
+
+    token = planted()["github-token"][2]
+    deep: dict = {"x": token}
+    for _ in range(40):
+        deep = {"n": deep}
+    config = {"config": {"Env": ["PATH=/bin", f"T={token}"], "Labels": {token: "v"}},
+              "history": [{"created_by": "|2 A=1 API_TOKEN=hunter2hunter2 /bin/sh -c x"},
+                          {"created_by": "|1 VERSION=1.2 /bin/sh -c make"}],
+              "future": deep}
+    found, too_deep = scan_config(config)
+    assert {(where, m.rule.id) for where, m in found} == {
+        ("config.Env[1]", "github-token"), (f"config.Labels.{token}", "github-token"),
+        ("history[0].created_by", "build-arg-in-history")}
+    assert len(too_deep) == 1 and too_deep[0].startswith("future.n.n")
