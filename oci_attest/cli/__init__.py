@@ -9,14 +9,13 @@ printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
-import sys
 import traceback
 
 import click
 
 from oci_attest import __version__
+from oci_attest.cli.logs import configure_logging, safe_text
 from oci_attest.errors import EXIT_USAGE, AttestError
 
 EXIT_INTERNAL = 70
@@ -69,21 +68,14 @@ class _Group(click.Group):
             if _debug_enabled(ctx):
                 _print_traceback()
             click.echo(
-                f"attest: internal error: {type(error).__name__}: {_safe(str(error))} "
+                f"attest: internal error: {type(error).__name__}: {safe_text(str(error))} "
                 "(rerun with --debug and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
         return None
 
 
-def _safe(text: str) -> str:
-    """A library's exception text may hold a request URL with credentials or build args."""
-    from oci_attest.redact import redact_text, scrub_urls
-
-    return redact_text(scrub_urls(text), ())
-
-
 def _print_traceback() -> None:
-    click.echo(_safe(traceback.format_exc()).rstrip(), err=True)
+    click.echo(safe_text(traceback.format_exc()).rstrip(), err=True)
 
 
 def _debug_enabled(ctx: click.Context) -> bool:
@@ -93,7 +85,8 @@ def _debug_enabled(ctx: click.Context) -> bool:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="attest")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks and attest's own debug logging (secrets stay hidden).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 def cli(debug: bool, quiet: bool) -> None:
     """Signed provenance and SBOMs for container images, and their verification.
@@ -102,48 +95,6 @@ def cli(debug: bool, quiet: bool) -> None:
     5 registry error, 6 signing error, 7 secrets found, 70 internal error.
     """
     configure_logging(debug=debug, quiet=quiet)
-
-
-#: Third-party loggers that --debug may turn on only when named here (comma-separated): the
-#: docker SDK logs every build argument, urllib3 every request URL, GitPython every command.
-DEBUG_LOGGERS_ENV = "ATTEST_DEBUG_LOGGERS"
-
-
-class _RedactingFormatter(logging.Formatter):
-    """Last line of defence: a credential-shaped value never reaches stderr through logging."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        from oci_attest.redact import redact_text
-
-        return redact_text(super().format(record), ())
-
-
-def configure_logging(*, debug: bool, quiet: bool) -> None:
-    """``--debug`` is attest's own debug output only; every other logger stays at WARNING
-    (ERROR with ``-q``) unless named in ``ATTEST_DEBUG_LOGGERS``."""
-    base = logging.ERROR if quiet else logging.WARNING
-    root = logging.getLogger()
-    root.setLevel(base)
-    handler = next((h for h in root.handlers if isinstance(h, logging.StreamHandler)
-                    and getattr(h, "_attest", False)), None)
-    if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
-        handler._attest = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    handler.stream = sys.stderr  # each invocation's stderr (tests swap it)
-    handler.setFormatter(_RedactingFormatter("attest: %(message)s"))
-    own = logging.getLogger("oci_attest")
-    own.setLevel(logging.DEBUG if debug else logging.NOTSET)
-    while _RAISED:  # an earlier invocation in this process asked for them, this one may not
-        logging.getLogger(_RAISED.pop()).setLevel(logging.NOTSET)
-    if debug:
-        for name in os.environ.get(DEBUG_LOGGERS_ENV, "").split(","):
-            if name.strip():
-                logging.getLogger(name.strip()).setLevel(logging.DEBUG)
-                _RAISED.add(name.strip())
-
-
-_RAISED: set[str] = set()
 
 
 def main() -> None:
