@@ -129,7 +129,7 @@ class Pipeline:
         # echoing a build arg back (a failing RUN, a verbose error) must not leak it.
         self._secrets = [*secret_values(self._build_args, options.redact),
                          *secret_values(self._labels, options.redact)]
-        if identity_token:
+        if identity_token and not identity_token.startswith("@"):
             self._secrets.append(identity_token)
         self._progress: Progress = lambda text: progress(redact_text(text, self._secrets))
 

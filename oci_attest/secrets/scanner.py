@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oci_attest.redact import redact_text
 from oci_attest.secrets import rules
 from oci_attest.secrets.config import scan_config
 from oci_attest.secrets.rules import RULES_VERSION
@@ -56,19 +57,25 @@ class Finding:
     def in_config(self) -> bool:
         return self.layer_index == CONFIG
 
+    @property
+    def shown_path(self) -> str:
+        """The path or field, minus anything credential-shaped: a label *named* by a token
+        must not print the token as the finding's location."""
+        return redact_text(self.path, ())
+
     def to_json(self) -> dict[str, Any]:
         if self.in_config:
             return {"rule": self.rule, "description": self.description, "location": "config",
-                    "field": self.path, "configDigest": self.layer_digest}
+                    "field": self.shown_path, "configDigest": self.layer_digest}
         return {"rule": self.rule, "description": self.description, "location": "layer",
-                "path": f"/{self.path}", "line": self.line, "layer": self.layer_index,
+                "path": f"/{self.shown_path}", "line": self.line, "layer": self.layer_index,
                 "layerDigest": self.layer_digest,
                 "layerDiffId": self.layer_diff_id or self.layer_digest}
 
     def render(self) -> str:
         if self.in_config:
-            return f"{self.description} in the image config ({self.path})"
-        where = f"/{self.path}" + (f" line {self.line}" if self.line else "")
+            return f"{self.description} in the image config ({self.shown_path})"
+        where = f"/{self.shown_path}" + (f" line {self.line}" if self.line else "")
         return (f"{self.description} in {where} (layer {self.layer_index + 1}, "
                 f"{self.layer_digest})")
 
@@ -82,11 +89,12 @@ class Skipped:
     path: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        path = redact_text(self.path, ())
         if self.layer_index == CONFIG:
-            return {"location": "config", "field": self.path, "reason": self.reason}
+            return {"location": "config", "field": path, "reason": self.reason}
         item: dict[str, Any] = {"layer": self.layer_index, "reason": self.reason}
-        if self.path:
-            item["path"] = f"/{self.path}"
+        if path:
+            item["path"] = f"/{path}"
         return item
 
 

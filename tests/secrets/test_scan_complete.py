@@ -51,7 +51,7 @@ def _cases() -> dict[str, tuple[str, dict[str, bytes], list[str], str, str, str]
     key = rsa_pem()
     body = key.splitlines()[1]
     aws_id = "AK" + "IA" + rand(UPPER, 16)
-    tokens = {name: _gh() for name in ("env", "label", "cmd", "entrypoint", "run")}
+    tokens = {name: _gh() for name in ("env", "label", "label name", "cmd", "entrypoint", "run")}
     npm = rand(ALNUM, 32)
     filler = b"".join(b"log line %07d: nothing to see here\n" % i for i in range(34_000))
     assert len(filler) > 1_150_000
@@ -69,6 +69,9 @@ def _cases() -> dict[str, tuple[str, dict[str, bytes], list[str], str, str, str]
                 tokens["env"], "github-token", "config.Env[1]"),  # Env[0] is PATH
         "LABEL": (f"FROM scratch\nLABEL deploy.token={tokens['label']}\nCOPY Dockerfile /\n",
                   {}, [], tokens["label"], "github-token", "config.Labels.deploy.token"),
+        "LABEL named by a token": (f"FROM scratch\nLABEL {tokens['label name']}=1\n"
+                                   "COPY Dockerfile /\n", {}, [], tokens["label name"],
+                                   "github-token", "config.Labels.[REDACTED]"),
         "CMD": (f'FROM scratch\nCOPY Dockerfile /\nCMD ["/app", "--token", "{tokens["cmd"]}"]\n',
                 {}, [], tokens["cmd"], "github-token", "config.Cmd[2]"),
         "ENTRYPOINT": (f'FROM scratch\nCOPY Dockerfile /\nENTRYPOINT ["/app", '
