@@ -110,3 +110,31 @@ def test_the_config_is_walked_whole_and_what_is_too_deep_is_reported():
         ("config.Env[1]", "github-token"), (f"config.Labels.{token}", "github-token"),
         ("history[0].created_by", "build-arg-in-history")}
     assert len(too_deep) == 1 and too_deep[0].startswith("future.n.n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.one_of(_pieces, st.binary(max_size=50)), max_size=40),
+       filler=st.integers(min_value=0, max_value=6000),
+       cuts=st.lists(st.integers(min_value=1, max_value=5000), max_size=8))
+def test_windows_find_what_the_whole_file_holds(parts, filler, cuts):
+    from unittest import mock
+
+    from oci_attest.secrets import window
+
+    key = planted()["private-key"][1].encode()
+    assert len(key) < 2048
+    data = b"".join(parts) + b"z\n" * filler + key + b"".join(parts) + b"y" * filler
+    chunks, at = [], 0
+    for cut in cuts:
+        chunks.append(data[at:at + cut])
+        at += cut
+    chunks.append(data[at:])
+    whole = {(m.rule.id, m.line) for m in rules.content_rules(data)}
+    # A small overlap (still longer than any match here) so that windows really slide.
+    with mock.patch.object(window, "OVERLAP_BYTES", 2048):
+        windowed = {(m.rule.id, m.line) for m in window.scan_chunks(chunks)}
+    # The same first match of every rule, except the service-account rule, which parses the
+    # whole file as JSON (the key inside one is still found by the private-key rule).
+    assert {f for f in windowed if f[0] != "gcp-service-account"} == \
+        {f for f in whole if f[0] != "gcp-service-account"}
+    assert any(rule == "private-key" for rule, _ in windowed)
