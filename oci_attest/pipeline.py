@@ -75,8 +75,9 @@ class BuildOptions:
     scan_secrets: bool = False
 
     def persisted(self) -> dict[str, Any]:
-        """What goes into state.json: build-arg values are needed to rebuild on resume only
-        before the build step, so secret-looking ones are dropped from the file."""
+        """What goes into state.json: build-arg and label values are needed to rebuild on
+        resume only before the build step, so secret-looking ones (and ``--redact`` ones) are
+        dropped from the file."""
         data = dataclasses.asdict(self)
         data["build_args"] = redact_mapping(self.build_args, self.redact)
         data["labels"] = redact_mapping(self.labels, self.redact)
