@@ -37,6 +37,7 @@ from oci_attest.redact import (
     redact_mapping,
     redact_text,
     secret_values,
+    url_without_credentials,
     value_looks_secret,
 )
 from oci_attest.reference import ImageReference, parse_reference
@@ -204,7 +205,8 @@ class Pipeline:
             "ci": dataclasses.asdict(ci),
             "params": dataclasses.asdict(params),
             "images": [_image_to_json(i) for i in images],
-            "remoteFiles": [dataclasses.asdict(f) for f in facts.remote_files],
+            "remoteFiles": [{**dataclasses.asdict(f), "url": url_without_credentials(f.url)}
+                            for f in facts.remote_files],
         })
         self.state.done("collect", {"at": _now()})
 

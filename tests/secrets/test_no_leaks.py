@@ -4,7 +4,8 @@ Each run is a real ``python -m oci_attest`` process (so logging is configured ex
 user, not captured by pytest) against the real engine and registry. A made-up secret is planted
 in every input a build takes: build args (by secret name, by ``--redact``, by credential shape,
 from the environment), labels (by secret name and by ``--redact``), the environment, the git
-remote URL, the docker config's registry credentials and the identity token. Then stdout,
+remote URL, an ``ADD`` URL (user info and a token query parameter), the docker config's
+registry credentials and the identity token. Then stdout,
 stderr and every file of the output directory are searched for each value, on every way a
 build can fail and on a successful signed run, with and without ``--debug``.
 """
@@ -12,10 +13,13 @@ build can fail and on a successful signed run, with and without ``--debug``.
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +89,11 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
                           timeout=600, check=False)
 
 
+#: Secrets written literally into the user's own Dockerfile: its copy in the state directory
+#: (the file the build runs from) holds them as the user's repository does; nothing else may.
+IN_DOCKERFILE = ("ADD URL password", "ADD URL query token")
+
+
 def _assert_nowhere(planted: Planted, result: subprocess.CompletedProcess[str],
                     *directories: Path) -> None:
     for what, value in planted.values.items():
@@ -92,6 +101,8 @@ def _assert_nowhere(planted: Planted, result: subprocess.CompletedProcess[str],
         assert value not in result.stderr, f"{what} on stderr:\n{result.stderr}"
         for directory in directories:
             for path in directory.rglob("*"):
+                if path.name == "Dockerfile.pinned" and what in IN_DOCKERFILE:
+                    continue
                 if path.is_file():
                     assert value.encode() not in path.read_bytes(), f"{what} in {path}"
 
@@ -143,14 +154,35 @@ def test_no_failing_build_path_shows_a_secret(failure, debug, docker_engine, reg
     _assert_nowhere(planted, result, out)
 
 
+@pytest.fixture()
+def file_server(tmp_path):
+    """A plain HTTP server on 127.0.0.1 (the engine fetches ``ADD <url>`` itself)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "tool.txt").write_text("downloaded\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_signed_debug_run_shows_no_secret(docker_engine, registry, sigstore_stack,
-                                            sigstore_trust_config, tmp_path):
+                                            sigstore_trust_config, file_server, tmp_path):
     planted = _plant(tmp_path, registry.host)
     token = sigstore_stack.mint_token("leaks@attest.test")
     planted.values["identity token"] = token
+    planted.values["ADD URL password"] = rand(ALNUM, 30)
+    planted.values["ADD URL query token"] = rand(ALNUM, 30)
+    add = (f"http://robot:{planted.values['ADD URL password']}@{file_server}/tool.txt"
+           f"?access_token={planted.values['ADD URL query token']}")
     root = _project(tmp_path / "p", "FROM scratch\nARG NPM_TOKEN\nARG INTERNAL_THING\n"
-                    "ARG HARMLESS\nARG FROM_ENV_PASSWORD\nCOPY msg.txt /msg.txt\n",
-                    planted.values["remote URL"])
+                    "ARG HARMLESS\nARG FROM_ENV_PASSWORD\nCOPY msg.txt /msg.txt\n"
+                    f"ADD {add} /tool.txt\n", planted.values["remote URL"])
     out = tmp_path / "out"
     result = _run(["--debug", "build", str(root), "-t", f"{registry.host}/leaks/ok:1",
                    "--trust-config", str(sigstore_trust_config), "--scan-secrets",
@@ -165,6 +197,8 @@ def test_a_signed_debug_run_shows_no_secret(docker_engine, registry, sigstore_st
     statement = json.loads((out / "provenance.intoto.json").read_text())
     labels = statement["predicate"]["buildDefinition"]["externalParameters"]["labels"]
     assert labels == state["labels"]
+    [remote] = json.loads((out / "facts.json").read_text())["remoteFiles"]
+    assert remote["url"] == f"http://{file_server}/tool.txt?access_token=[REDACTED]"
     # --debug is attest's own debug output: the docker SDK, urllib3 and GitPython stay quiet.
     for chatter in ('"POST /v1', "Setting build args", "Looking for auth", "Popen(["):
         assert chatter not in result.stderr
