@@ -44,3 +44,14 @@ def test_urls_in_messages_keep_where_they_point_but_lose_credentials_and_queries
     assert scrub_urls('"POST /v1.41/build?buildargs=x HTTP/1.1" 200') == \
         '"POST /v1.41/build?… HTTP/1.1" 200'
     assert scrub_urls("copy /etc/passwd to /tmp, 1/2 done") == "copy /etc/passwd to /tmp, 1/2 done"
+
+
+def test_remote_urls_as_evidence_lose_user_info_and_credential_parameters():
+    from oci_attest.redact import redact_text, url_without_credentials
+
+    assert url_without_credentials(
+        "https://robot:pw@files.example/a/b.tgz?X-Amz-Signature=abc&v=1&api_key=k") == \
+        "https://files.example/a/b.tgz?X-Amz-Signature=[REDACTED]&v=1&api_key=[REDACTED]"
+    assert url_without_credentials("https://files.example/a.tgz") == "https://files.example/a.tgz"
+    assert redact_text("ADD https://files.example/t?access_token=abcdef&v=2 /t", ()) == \
+        "ADD https://files.example/t?access_token=[REDACTED]&v=2 /t"
