@@ -34,7 +34,14 @@ from oci_attest.collect.source import collect_source
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.facts_file import derive_provenance, image_to_json
 from oci_attest.provenance import BuildParameters
-from oci_attest.redact import name_looks_secret, redact_mapping, value_looks_secret
+from oci_attest.redact import (
+    name_looks_secret,
+    redact_mapping,
+    redact_text,
+    secret_values,
+    url_without_credentials,
+    value_looks_secret,
+)
 from oci_attest.reference import ImageReference, parse_reference
 from oci_attest.registry.client import RegistryClient
 from oci_attest.registry.layouts import attach_cosign_atts, attach_referrers
@@ -75,10 +82,12 @@ class BuildOptions:
     secrets: dict[str, str] = field(default_factory=dict)
 
     def persisted(self) -> dict[str, Any]:
-        """What goes into state.json: build-arg values are needed to rebuild on resume only
-        before the build step, so secret-looking ones are dropped from the file."""
+        """What goes into state.json: build-arg and label values are needed to rebuild on
+        resume only before the build step, so secret-looking ones (and ``--redact`` ones) are
+        dropped from the file."""
         data = dataclasses.asdict(self)
         data["build_args"] = redact_mapping(self.build_args, self.redact)
+        data["labels"] = redact_mapping(self.labels, self.redact)
         return data
 
 
@@ -111,18 +120,26 @@ class Pipeline:
     def __init__(self, state: RunState, options: BuildOptions, backend_factory:
                  Callable[[], BuildBackend], *, identity_token: str | None = None,
                  progress: Progress = lambda _: None,
-                 secret_build_args: dict[str, str] | None = None) -> None:
+                 secret_build_args: dict[str, str] | None = None,
+                 secret_labels: dict[str, str] | None = None) -> None:
         self.state = state
         self.options = options
         self._backend_factory = backend_factory
         self._backend: BuildBackend | None = None
         self._identity_token = identity_token
-        self._progress = progress
         #: Seconds spent in each step by this invocation (a resumed run skips done steps).
         self._timings: dict[str, float] = {}
         # The real values, for the build only; state.json holds the redacted ones.
         self._build_args = secret_build_args if secret_build_args is not None \
             else options.build_args
+        self._labels = secret_labels if secret_labels is not None else options.labels
+        # Whatever any step or backend prints or raises passes through this filter: an engine
+        # echoing a build arg back (a failing RUN, a verbose error) must not leak it.
+        self._secrets = [*secret_values(self._build_args, options.redact),
+                         *secret_values(self._labels, options.redact)]
+        if identity_token and not identity_token.startswith("@"):
+            self._secrets.append(identity_token)
+        self._progress: Progress = lambda text: progress(redact_text(text, self._secrets))
 
     @property
     def backend(self) -> BuildBackend:
@@ -138,9 +155,18 @@ class Pipeline:
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
         for name, step in steps:
             started = time.perf_counter()
-            step()
+            try:
+                step()
+            except AttestError as error:
+                self._redact_error(error)
+                raise
             self._timings[name] = round(time.perf_counter() - started, 3)
         return self._finish()
+
+    def _redact_error(self, error: AttestError) -> None:
+        error.message = redact_text(error.message, self._secrets)
+        error.hint = redact_text(error.hint, self._secrets) if error.hint else None
+        error.args = (error.message,)
 
     # ------------------------------------------------------------------------------ collect
     def _collect(self) -> None:
@@ -201,7 +227,7 @@ class Pipeline:
             tags=list(options.tags),
             build_args=redact_mapping(self._build_args, options.redact),
             target=options.target,
-            labels=redact_mapping(options.labels, options.redact),
+            labels=redact_mapping(self._labels, options.redact),
             network=options.network,
             secrets=_secret_records(facts.content, options.secrets),
         )
@@ -213,7 +239,8 @@ class Pipeline:
             "ci": dataclasses.asdict(ci),
             "params": dataclasses.asdict(params),
             "images": [image_to_json(i) for i in images],
-            "remoteFiles": [dataclasses.asdict(f) for f in facts.remote_files],
+            "remoteFiles": [{**dataclasses.asdict(f), "url": url_without_credentials(f.url)}
+                            for f in facts.remote_files],
             "onbuild": facts.onbuild,
             "finalBase": final_base,
         })
@@ -239,7 +266,7 @@ class Pipeline:
             tags=list(self.options.tags),
             build_args=self._build_args,
             target=self.options.target,
-            labels=self.options.labels,
+            labels=self._labels,
             network=self.options.network,
             pull=self.options.pull,
             no_cache=self.options.no_cache,
@@ -280,7 +307,7 @@ class Pipeline:
         self._progress("scanning every layer of the built image for secrets")
         with self.backend.scan_source(build["imageId"]) as source:
             report = scan_image(source, progress=self._progress)
-        if not report.clean:
+        if report.findings:
             self.state.write_json("secret-scan.json", report.to_json())
             for finding in report.findings:
                 self._progress(f"secret: {finding.render()}")
@@ -288,8 +315,14 @@ class Pipeline:
                 f"{len(report.findings)} secret(s) baked into the built image; nothing was "
                 "pushed or signed", hint="remove them from the build context and Dockerfile, "
                 "rotate them (they were exposed to the build), then run attest build again")
-        self._progress(f"no secrets found ({report.files_scanned} files in {report.layers} "
-                       "layers)")
+        if not report.complete:
+            # Recorded as not clean (never "clean" over content nobody read), not fatal.
+            self.state.write_json("secret-scan.json", report.to_json())
+            self._progress(f"warning: the secret scan skipped {len(report.skipped)} item(s) "
+                           "it could not read; the provenance records it as not clean")
+        else:
+            self._progress(f"no secrets found ({report.files_scanned} files in "
+                           f"{report.layers} layers, and the image config)")
         self.state.done("secret-scan", report.summary())
 
     # --------------------------------------------------------------------------------- push

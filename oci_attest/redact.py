@@ -58,10 +58,62 @@ def redact_mapping(values: Mapping[str, str], extra_names: Iterable[str] = ()) -
     }
 
 
+def secret_values(values: Mapping[str, str], extra_names: Iterable[str] = ()) -> list[str]:
+    """The values :func:`redact_mapping` would hide: what must never appear in any output."""
+    extra = list(extra_names)
+    return [value for name, value in values.items()
+            if value and (name_looks_secret(name, extra) or value_looks_secret(value))]
+
+
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/\s@\"']*@)?"
+                  r"(?P<rest>[^\s?#\"']*)(?:[?#][^\s\"']*)?")
+_REQUEST_TARGET = re.compile(r"(?<![\w.:/])(?P<path>/[^\s?\"']*)\?[^\s\"']*")
+
+
+def scrub_urls(text: str) -> str:
+    """Keep where a URL points (scheme, host, path) and drop what may carry a secret: user
+    info and the query string (the docker engine's build API carries every build argument in
+    it; a registry's presigned blob URL carries a signature)."""
+    text = _URL.sub(lambda m: f"{m['scheme']}{m['rest']}", text)
+    return _REQUEST_TARGET.sub(lambda m: f"{m['path']}?…", text)
+
+
+#: Query parameters that carry a credential in presigned and token-bearing URLs.
+_SECRET_QUERY_NAMES = frozenset({"sig", "signature", "x-amz-signature", "x-amz-credential",
+                                 "x-amz-security-token", "x-goog-signature", "x-goog-credential",
+                                 "access_token", "token"})
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` as evidence may record it: no user info, and the values of credential-bearing
+    query parameters (``X-Amz-Signature``, ``access_token``, ``*TOKEN*``...) redacted; the
+    rest of the query stays, since it may be what names the file."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED if k.lower() in _SECRET_QUERY_NAMES
+                            or name_looks_secret(k) else v) for k, v in pairs], safe="[]")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:sig|signature|x-amz-[a-z-]*(?:signature|credential|token)"
+    r"|x-goog-(?:signature|credential)|[a-z_]*token|[a-z_]*secret[a-z_]*|[a-z_]*password)=)"
+    r"[^&\s\"'#]+")
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """Remove known secret values from free text (log lines, error messages)."""
+    """Remove known secret values, credential-shaped values and credential-bearing URL query
+    parameters from free text (log lines, build output, error messages)."""
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     for pattern in _SECRET_VALUE_PATTERNS:
         text = pattern.sub(REDACTED, text)
-    return text
+    return _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)

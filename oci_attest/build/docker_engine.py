@@ -17,6 +17,7 @@ from typing import Any
 
 from oci_attest._internal.retry import RetryPolicy, TransientError, call_with_retries
 from oci_attest.build.base import BuildRequest, BuildResult, BuiltImage, Progress
+from oci_attest.build.messages import engine_message, scrub
 from oci_attest.errors import BuildFailed, RegistryError
 from oci_attest.reference import parse_reference
 
@@ -146,7 +147,7 @@ def _follow_build(stream: Iterator[dict[str, Any]], progress: Progress) -> str:
                     progress(line)
                     last_lines = [*last_lines[-4:], line]
         if "error" in event:
-            detail = str(event.get("error", "")).strip()
+            detail = scrub(str(event.get("error", "")))
             raise BuildFailed(f"docker build failed: {detail}",
                               hint="fix the Dockerfile or the build context and rerun")
         aux = event.get("aux")
@@ -163,7 +164,7 @@ def _follow_push(stream: Iterator[dict[str, Any]], progress: Progress, what: str
     shown: set[tuple[str, str]] = set()
     for event in stream:
         if "error" in event:
-            message = str(event.get("error", "")).strip()
+            message = scrub(str(event.get("error", "")))
             if any(h.lower() in message.lower() for h in _TRANSIENT_PUSH_HINTS):
                 raise TransientError(f"push {what}: {message}")
             raise RegistryError(f"push of {what} failed: {message}",
@@ -182,5 +183,5 @@ def _follow_push(stream: Iterator[dict[str, Any]], progress: Progress, what: str
 
 
 def _short(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())[:400]
+    """Never ``str(error)``: the SDK's message holds the request URL (build args included)."""
+    return engine_message(error)

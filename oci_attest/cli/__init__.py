@@ -9,14 +9,13 @@ printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
-import sys
 import traceback
 
 import click
 
 from oci_attest import __version__
+from oci_attest.cli.logs import configure_logging, safe_text
 from oci_attest.errors import EXIT_USAGE, AttestError
 
 EXIT_INTERNAL = 70
@@ -63,7 +62,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except AttestError as error:
             if _debug_enabled(ctx):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(error.render(), err=True)
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -73,12 +72,16 @@ class _Group(click.Group):
             ctx.exit(130)
         except Exception as error:  # a bug: say so briefly, never dump secrets by default
             if _debug_enabled(ctx):
-                traceback.print_exc()
+                _print_traceback()
             click.echo(
-                f"attest: internal error: {type(error).__name__}: {error} "
+                f"attest: internal error: {type(error).__name__}: {safe_text(str(error))} "
                 "(rerun with --debug and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
         return None
+
+
+def _print_traceback() -> None:
+    click.echo(safe_text(traceback.format_exc()).rstrip(), err=True)
 
 
 def _debug_enabled(ctx: click.Context) -> bool:
@@ -88,7 +91,8 @@ def _debug_enabled(ctx: click.Context) -> bool:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="attest")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks and attest's own debug logging (secrets stay hidden).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 def cli(debug: bool, quiet: bool) -> None:
     """Signed provenance and SBOMs for container images, and their verification.
@@ -98,8 +102,7 @@ def cli(debug: bool, quiet: bool) -> None:
 
     The policy format: `attest help policy`; the provenance fields: `attest help buildtype`.
     """
-    level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
-    logging.basicConfig(level=level, format="attest: %(message)s", stream=sys.stderr)
+    configure_logging(debug=debug, quiet=quiet)
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ from oci_attest.redact import REDACTED
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V",
               help="Build argument (repeatable). Secret-looking values are redacted.")
 @click.option("--target", help="Build stage to build.")
-@click.option("--label", "labels", multiple=True, metavar="K=V", help="Image label.")
+@click.option("--label", "labels", multiple=True, metavar="K=V",
+              help="Image label (repeatable). Secret-looking or --redact values are redacted.")
 @click.option("--network", help="Network mode for RUN instructions (e.g. host).")
 @click.option("--pull", is_flag=True, help="Always pull base images (they are pinned anyway).")
 @click.option("--no-cache", is_flag=True, help="Do not use the engine's layer cache.")
@@ -71,22 +72,26 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
     """
     progress = progress_printer()
     supplied_args = key_value_pairs(build_args, "--build-arg")
+    supplied_labels = key_value_pairs(labels, "--label")
     if resume:
         if context or tags or output:
             raise UsageError("--resume takes no CONTEXT, -t or --output: the run's own are used",
                              hint=f"run `attest build --resume {resume}` alone (plus "
-                                  "--identity-token or secret --build-arg values if needed)")
+                                  "--identity-token or secret --build-arg / --label values "
+                                  "if needed)")
         if backend or secrets:
             raise UsageError("--resume takes no --backend or --secret: the run's own are used",
                              hint=f"run `attest build --resume {resume}` alone")
         state, options = resume_run(Path(resume))
         real_args = {**options.build_args, **supplied_args}
+        real_labels = {**options.labels, **supplied_labels}
         if not state.step("build"):
-            missing = [k for k, v in real_args.items() if v == REDACTED]
+            missing = [f"--build-arg {k}" for k, v in real_args.items() if v == REDACTED]
+            missing += [f"--label {k}" for k, v in real_labels.items() if v == REDACTED]
             if missing:
-                raise InputError(f"the build has not run yet and needs the secret build args "
+                raise InputError(f"the build has not run yet and needs the secret values of "
                                  f"{', '.join(missing)}, which were not stored",
-                                 hint="pass them again with --build-arg")
+                                 hint="pass them again with --build-arg / --label")
         progress(f"resuming the run in {resume}")
     else:
         if context is None:
@@ -94,18 +99,18 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
         options = BuildOptions(
             context=context, tags=list(tags), dockerfile=dockerfile,
             build_args=supplied_args, target=target,
-            labels=key_value_pairs(labels, "--label"), network=network,
+            labels=supplied_labels, network=network,
             trust_config=str(Path(trust_config).resolve()) if trust_config else None,
             sign=not no_sign, attach=attach,  # type: ignore[arg-type]
             require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
             no_cache=no_cache,
             scan_secrets=scan_secrets)
         prepare_backend(options, backend, secrets)
-        real_args = supplied_args
+        real_args, real_labels = supplied_args, supplied_labels
         state = start_run(options, Path(output) if output else None)
     pipeline = Pipeline(state, options, backend_factory(options.backend),
                         identity_token=identity_token, progress=progress,
-                        secret_build_args=real_args)
+                        secret_build_args=real_args, secret_labels=real_labels)
     try:
         outcome = pipeline.run()
     except SecretsFound:

@@ -1,8 +1,10 @@
 """Source facts: which repository, commit and ref were built, and whether the tree was clean.
 
 A provenance that names a commit is only honest if the tree matched that commit, so the dirty
-state is recorded (and ``--require-clean`` refuses to build at all). Remote URLs are recorded
-with credentials stripped: CI checkouts routinely embed a token in ``origin``.
+state is recorded (and ``--require-clean`` refuses to build at all); see
+:mod:`oci_attest.collect.worktree` for what "dirty" means. The ref comes from git; CI variables
+only name the ref of a detached HEAD, and only for the commit the CI checked out. Remote URLs
+are recorded with credentials stripped: CI checkouts routinely embed a token in ``origin``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from oci_attest.collect.builder import CiFacts
+from oci_attest.collect.worktree import TreeState, tree_state
 from oci_attest.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -89,12 +92,16 @@ def collect_source(context: Path, ci: CiFacts, *, require_clean: bool = False) -
         commit: str | None = repo.head.commit.hexsha
     except ValueError:
         commit = None  # a repository with no commits yet
-    dirty_files = _dirty_files(repo) if commit else ["(no commits yet)"]
-    dirty = bool(dirty_files)
+    if commit:
+        state: TreeState | None = tree_state(repo, context)
+        dirty, dirty_files = bool(state and state.dirty), state.tracked if state else []
+    else:
+        state, dirty, dirty_files = None, True, ["(no commits yet)"]
     if dirty and require_clean:
-        shown = ", ".join(dirty_files[:5])
-        raise InputError(f"the working tree of {root} has uncommitted changes ({shown})",
-                         hint="commit or stash them, or drop --require-clean")
+        raise InputError(f"the working tree of {root} differs from commit "
+                         f"{(commit or 'none')[:12]} ({_describe_dirt(state, dirty_files)})",
+                         hint="commit or stash the changes (or .dockerignore the extra files), "
+                              "or drop --require-clean")
     ref, tag = _ref_and_tag(repo, commit, ci)
     return SourceFacts(
         repository_url=_remote_url(repo) or _ci_repository_url(ci),
@@ -107,15 +114,15 @@ def collect_source(context: Path, ci: CiFacts, *, require_clean: bool = False) -
     )
 
 
-def _dirty_files(repo: object) -> list[str]:
-    """Modified, staged and untracked (not ignored) paths: anything that can reach a build."""
-    import git
-
-    assert isinstance(repo, git.Repo)
-    changed = {item.a_path for item in repo.index.diff(None)}
-    changed |= {item.a_path for item in repo.index.diff("HEAD")}
-    changed |= set(repo.untracked_files)
-    return sorted(p for p in changed if p)
+def _describe_dirt(state: TreeState | None, tracked: list[str]) -> str:
+    """For the error message on the user's own terminal (untracked names are fine there)."""
+    parts = []
+    if tracked:
+        parts.append("uncommitted changes: " + ", ".join(tracked[:5]))
+    if state is not None and state.untracked_sent:
+        parts.append(f"{state.untracked_sent} uncommitted file(s) (untracked or git-ignored) "
+                     "that the build context sends: " + ", ".join(state.untracked_examples))
+    return "; ".join(parts)
 
 
 def _remote_url(repo: object) -> str | None:
@@ -134,21 +141,36 @@ def _remote_url(repo: object) -> str | None:
 
 
 def _ref_and_tag(repo: object, commit: str | None, ci: CiFacts) -> tuple[str | None, str | None]:
-    """The branch or tag being built; CI variables win when the checkout is detached."""
+    """The branch or tag being built, from git. The CI's claim only fills in what git cannot
+    say (which ref a detached HEAD was checked out from), and only for the commit the CI says
+    it checked out; a CI claim that contradicts git fails the build."""
     import git
 
     assert isinstance(repo, git.Repo)
-    tag = ci.tag
-    if tag is None and commit:
-        at_head = sorted(t.name for t in repo.tags if _tag_commit(t) == commit)
-        tag = at_head[0] if at_head else None
-    if ci.ref:
-        return ci.ref, tag
+    at_head = sorted(t.name for t in repo.tags if _tag_commit(t) == commit) if commit else []
+    claimed = ci.ref or (f"refs/tags/{ci.tag}" if ci.tag else None)
     if not repo.head.is_detached:
-        return f"refs/heads/{repo.active_branch.name}", tag
-    if tag:
-        return f"refs/tags/{tag}", tag
-    return None, tag
+        branch = f"refs/heads/{repo.active_branch.name}"
+        if claimed and claimed != branch:
+            raise InputError(f"the CI says it builds {claimed}, but git has {branch} checked "
+                             f"out", hint="build the ref the CI checked out, or unset the CI's "
+                                          "ref variables (GITHUB_REF, CI_COMMIT_REF_NAME, ...)")
+        return branch, at_head[0] if at_head else None
+    if claimed and ci.commit and commit and ci.commit != commit:
+        raise InputError(f"the CI says it checked out commit {ci.commit[:12]} ({claimed}), but "
+                         f"HEAD is {commit[:12]}", hint="build the commit the CI checked out, "
+                                                       "or unset the CI's ref variables")
+    if claimed and ci.commit and ci.commit == commit:
+        if ci.tag and at_head and ci.tag not in at_head:
+            raise InputError(f"the CI says it builds tag {ci.tag}, but the tags at HEAD are "
+                             f"{', '.join(at_head)}", hint="fetch the tags, or unset the CI's "
+                                                           "ref variables")
+        return claimed, ci.tag or (at_head[0] if at_head else None)
+    if claimed:
+        log.warning("ignoring the CI's ref %s: the CI names no commit to check it against",
+                    claimed)
+    tag = at_head[0] if at_head else None
+    return (f"refs/tags/{tag}" if tag else None), tag
 
 
 def _tag_commit(tag: object) -> str | None:

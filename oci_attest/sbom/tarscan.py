@@ -400,6 +400,23 @@ class TarReader:
             self._pending = 0
         return data
 
+    def iter_content(self, chunk: int) -> Iterator[bytes]:
+        """The current entry's data in pieces of at most ``chunk`` bytes: a file of any size
+        read in flat memory (stopping early is fine; the rest is skipped on the next entry)."""
+        entry = self._current
+        if entry is None or self._pending == 0:
+            return
+        remaining = entry.size
+        while remaining > 0:
+            data = self._src.read(min(chunk, remaining))
+            self._pending -= len(data)
+            remaining -= len(data)
+            if not data:
+                self._problem(f"ends inside the data of {self._describe()}")
+                self._pending = 0
+                return
+            yield data
+
     def head(self, size: int) -> bytes:
         """The first bytes of the current entry without consuming it (sniffing magic)."""
         entry = self._current

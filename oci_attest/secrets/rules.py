@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 #: Bumped whenever a rule changes, and recorded with every scan in the provenance.
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Match:
 
 
 PEM_PRIVATE_KEY = Rule("private-key", "PEM private key (RSA, EC, DSA, OpenSSH, PKCS#8 or PGP)")
-AWS_KEY_PAIR = Rule("aws-access-key", "AWS access key id with its secret access key")
+AWS_ACCESS_KEY = Rule("aws-access-key", "AWS access key id")
 GITHUB_TOKEN = Rule("github-token", "GitHub token")
 GITLAB_TOKEN = Rule("gitlab-token", "GitLab token")
 NPM_TOKEN = Rule("npm-token", "npm access token")
@@ -48,8 +48,15 @@ NPMRC = Rule("npmrc-auth", ".npmrc with an auth token or password")
 PYPIRC = Rule("pypirc-password", ".pypirc with a password")
 KUBECONFIG = Rule("kubeconfig-credentials", "kubeconfig with a token or client key")
 
-ALL_RULES = (PEM_PRIVATE_KEY, AWS_KEY_PAIR, GITHUB_TOKEN, GITLAB_TOKEN, NPM_TOKEN, PYPI_TOKEN,
-             SLACK_TOKEN, GCP_SERVICE_ACCOUNT, DOCKER_CONFIG, NPMRC, PYPIRC, KUBECONFIG)
+BUILD_ARG = Rule("build-arg-in-history",
+                 "secret-looking build argument recorded in the image history")
+
+ALL_RULES = (PEM_PRIVATE_KEY, AWS_ACCESS_KEY, GITHUB_TOKEN, GITLAB_TOKEN, NPM_TOKEN, PYPI_TOKEN,
+             SLACK_TOKEN, GCP_SERVICE_ACCOUNT, DOCKER_CONFIG, NPMRC, PYPIRC, KUBECONFIG,
+             BUILD_ARG)
+#: The longest text a content rule can match: a stream is scanned in windows that overlap by
+#: at least this much, so no match is lost at a window boundary.
+MAX_MATCH_BYTES = 68 * 1024
 
 # One cheap pass decides whether a file deserves the detailed rules at all.
 _TRIGGERS = re.compile(
@@ -61,11 +68,11 @@ _PEM_BEGIN = re.compile(
     rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----")
 _PEM_HEADER = re.compile(rb"^[A-Za-z-]+:")
 _PEM_MAX_BODY = 64 * 1024
-_PEM_MAX_MARKERS = 32
 _AWS_ID = re.compile(rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
-_AWS_SECRET = re.compile(
-    rb"(?i)aws_?secret(?:_?access)?_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])")
-_AWS_EXAMPLES = frozenset({b"AKIAIOSFODNN7EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"})
+# AWS's documentation uses ids ending in EXAMPLE (AKIAIOSFODNN7EXAMPLE, AKIAI44QH8DHBEXAMPLE).
+_AWS_EXAMPLE_SUFFIX = b"EXAMPLE"
+_EXECUTABLE_MAGIC = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
+                     b"\xcf\xfa\xed\xfe", b"MZ")
 _TOKENS: tuple[tuple[Rule, re.Pattern[bytes]], ...] = (
     (GITHUB_TOKEN, re.compile(rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
                               rb"|github_pat_[A-Za-z0-9_]{80,255})(?![A-Za-z0-9_])")),
@@ -94,7 +101,7 @@ def scan(path: str, data: bytes) -> list[Match]:
     if not looks_interesting(data):
         return []
     found: dict[str, Match] = {}
-    for match in _content_rules(data):
+    for match in content_rules(data, executable=is_executable(data)):
         found.setdefault(match.rule.id, match)
     name = path.rsplit("/", 1)[-1]
     matchers = list(_FILE_RULES.get(name, ()))
@@ -109,18 +116,37 @@ def scan(path: str, data: bytes) -> list[Match]:
     return sorted(found.values(), key=lambda m: (m.line, m.rule.id))
 
 
+def needs_whole_file(path: str) -> bool:
+    """Whether a rule for this file name parses the whole file (a docker config, an .npmrc),
+    so streaming a large one through the content rules alone is not a full scan."""
+    return path.rsplit("/", 1)[-1] in _FILE_RULES
+
+
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _content_rules(data: bytes) -> Iterator[Match]:
-    line = _pem_private_key(data)
+def is_executable(head: bytes) -> bool:
+    """An ELF, Mach-O or PE program or library, judged by its first bytes."""
+    return head.startswith(_EXECUTABLE_MAGIC)
+
+
+def content_rules(data: bytes, *, executable: bool = False) -> Iterator[Match]:
+    """The rules that recognise a credential by its own shape, wherever it is: in a text file,
+    inside a binary, in any window of a large file, in the image config.
+
+    In a compiled program the PEM rule does not apply: crypto libraries carry the public test
+    keys of their self-tests as PEM strings (Debian's libgnutls does), and a gate that fails
+    every image with GnuTLS gets switched off. Tokens and key ids still apply there.
+    """
+    line = 0 if executable else _pem_private_key(data)
     if line:
         yield Match(PEM_PRIVATE_KEY, line)
-    ids = [m for m in _AWS_ID.finditer(data) if m.group(0) not in _AWS_EXAMPLES]
-    secrets = [m for m in _AWS_SECRET.finditer(data) if m.group(1) not in _AWS_EXAMPLES]
-    if ids and secrets:
-        yield Match(AWS_KEY_PAIR, _line_of(data, ids[0].start()))
+    # An access key id alone is a finding: the id names the account and the key to revoke,
+    # and its secret is rarely far away (another file, another layer, the environment).
+    ids = [m for m in _AWS_ID.finditer(data) if not m.group(0).endswith(_AWS_EXAMPLE_SUFFIX)]
+    if ids:
+        yield Match(AWS_ACCESS_KEY, _line_of(data, ids[0].start()))
     for rule, pattern in _TOKENS:
         token = pattern.search(data)
         if token is not None:
@@ -134,14 +160,16 @@ def _content_rules(data: bytes) -> Iterator[Match]:
 def _pem_private_key(data: bytes) -> int:
     """The line of the first PEM private key with a real body, 0 if none.
 
-    Found marker by marker (bounded in count and length) rather than with one regex, whose
-    backtracking over a hostile file full of BEGIN lines would be quadratic.
+    Each BEGIN marker's END is looked for only up to the next BEGIN (a body holding another
+    BEGIN is no key) and within a bounded length, so the searched ranges never overlap: linear
+    in the file, however many markers a hostile file holds, with no cap on markers that a
+    real key could hide behind.
     """
-    for number, begin in enumerate(_PEM_BEGIN.finditer(data)):
-        if number >= _PEM_MAX_MARKERS:
-            break
-        end = data.find(b"-----END " + begin.group(1) + b"-----", begin.end(),
-                        begin.end() + _PEM_MAX_BODY)
+    begins = list(_PEM_BEGIN.finditer(data))
+    for number, begin in enumerate(begins):
+        limit = begins[number + 1].start() if number + 1 < len(begins) else len(data)
+        limit = min(limit, begin.end() + _PEM_MAX_BODY)
+        end = data.find(b"-----END " + begin.group(1) + b"-----", begin.end(), limit)
         if end < 0:
             continue
         lines = data[begin.end():end].splitlines()

@@ -30,3 +30,28 @@ def test_secret_shaped_values_are_redacted_whatever_the_name():
 
 def test_redact_text_removes_known_values():
     assert "hunter2" not in redact_text("login failed for hunter2", ["hunter2"])
+
+
+def test_urls_in_messages_keep_where_they_point_but_lose_credentials_and_queries():
+    from oci_attest.redact import scrub_urls
+
+    engine = ("400 Client Error for http+docker://localhost/v1.41/build?t=r%3A1&buildargs="
+              "%7B%22NPM_TOKEN%22%3A+%22s3cr3t%22%7D: Bad Request")
+    assert scrub_urls(engine) == "400 Client Error for http+docker://localhost/v1.41/build " \
+                                 "Bad Request"
+    assert scrub_urls("GET https://robot:pw@blobs.example/b/c?X-Amz-Signature=abc done") == \
+        "GET https://blobs.example/b/c done"
+    assert scrub_urls('"POST /v1.41/build?buildargs=x HTTP/1.1" 200') == \
+        '"POST /v1.41/build?… HTTP/1.1" 200'
+    assert scrub_urls("copy /etc/passwd to /tmp, 1/2 done") == "copy /etc/passwd to /tmp, 1/2 done"
+
+
+def test_remote_urls_as_evidence_lose_user_info_and_credential_parameters():
+    from oci_attest.redact import redact_text, url_without_credentials
+
+    assert url_without_credentials(
+        "https://robot:pw@files.example/a/b.tgz?X-Amz-Signature=abc&v=1&api_key=k") == \
+        "https://files.example/a/b.tgz?X-Amz-Signature=[REDACTED]&v=1&api_key=[REDACTED]"
+    assert url_without_credentials("https://files.example/a.tgz") == "https://files.example/a.tgz"
+    assert redact_text("ADD https://files.example/t?access_token=abcdef&v=2 /t", ()) == \
+        "ADD https://files.example/t?access_token=[REDACTED]&v=2 /t"

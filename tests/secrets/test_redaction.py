@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import docker
 import pytest
 from click.testing import CliRunner
 
@@ -36,3 +39,27 @@ def test_secret_build_args_are_redacted_everywhere(docker_engine, registry, sigs
         for path in out.rglob("*"):
             if path.is_file():
                 assert value.encode() not in path.read_bytes(), path
+
+
+def test_a_secret_label_is_not_stored_and_is_asked_for_again_on_resume(
+        docker_engine, registry, tmp_path):
+    value = rand(ALNUM, 30)
+    root = make_project(tmp_path / "p", "scratch", "labels\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    failed = runner.invoke(cli, [
+        "build", str(root), "-t", f"{registry.host}/redact/labels:1", "--no-sign", "--no-sbom",
+        "--label", f"internal.build={value}", "--redact", "internal.build", "-o", str(out)],
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert failed.exit_code == 4, failed.output
+    assert value.encode() not in (out / "state.json").read_bytes()
+    again = runner.invoke(cli, ["build", "--resume", str(out)])
+    assert again.exit_code == 3 and "--label internal.build" in again.stderr, again.output
+    resumed = runner.invoke(cli, ["build", "--resume", str(out), "--label",
+                                  f"internal.build={value}"])
+    assert resumed.exit_code == 0, resumed.output
+    image_id = json.loads((out / "state.json").read_text())["steps"]["build"]["imageId"]
+    labels = docker.from_env().images.get(image_id).labels
+    assert labels["internal.build"] == value  # the image got the real value ...
+    for path in out.rglob("*"):  # ... and no file of the run holds it
+        assert not path.is_file() or value.encode() not in path.read_bytes(), path

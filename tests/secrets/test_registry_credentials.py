@@ -85,7 +85,9 @@ def test_credentials_go_to_the_registry_only(docker_engine, auth_registry, passw
         config_dir.mkdir()
         (config_dir / "config.json").write_text(json.dumps({"auths": {front.host:
                                                                       {"auth": basic}}}))
-        env = {"DOCKER_CONFIG": str(config_dir)}
+        # --debug alone is attest's own loggers; name the chatty third-party ones explicitly,
+        # so that even their debug output is checked for the credentials.
+        env = {"DOCKER_CONFIG": str(config_dir), "ATTEST_DEBUG_LOGGERS": "urllib3,docker"}
         runner = CliRunner()
         image = f"{front.host}/creds/app:1"
         out = tmp_path / "out"

@@ -227,7 +227,9 @@ def open_docker_daemon(text: str, wanted: Platform, say: Progress) -> Image:
         raise InputError(f"the docker engine has no image {text!r}",
                          hint="pull or build it first, or pass a registry reference") from None
     except docker_errors.DockerException as error:
-        raise InputError(f"cannot reach the docker engine: {error}",
+        from oci_attest.redact import scrub_urls
+
+        raise InputError(f"cannot reach the docker engine: {scrub_urls(str(error))}",
                          hint="is dockerd running and DOCKER_HOST set right?") from None
     name_hint: str | None = text
     try:
