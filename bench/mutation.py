@@ -16,6 +16,7 @@ unlisted mutant survived. Not part of CI (too slow for two cores); each target i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import os
 import re
@@ -157,9 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=900.0,
                         help="seconds of wall time per target (default 900)")
     parser.add_argument("--children", type=int, default=2, help="parallel mutants (default 2)")
+    parser.add_argument("--mutants", nargs="+", default=(), metavar="GLOB",
+                        help="only mutants whose names match (e.g. '*pinned_dockerfile*')")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     args = parser.parse_args(argv)
     chosen = [t for t in TARGETS if not args.targets or t.name in args.targets]
+    if args.mutants:
+        chosen = [dataclasses.replace(t, functions=tuple(args.mutants)) for t in chosen]
     unknown = set(args.targets) - {t.name for t in TARGETS}
     if unknown:
         parser.error(f"unknown targets {sorted(unknown)}; choose from "

@@ -267,7 +267,9 @@ def pinned_dockerfile(facts: DockerfileFacts) -> bytes:
 
 def _replace_use(content: str, use: ExternalImage, pinned: str) -> str:
     if use.instruction == "FROM":
-        match = re.match(r"(?is)^(\s*FROM\s+(?:--platform=\S+\s+)?)(\S+)(.*)$", content)
+        # Between words: blanks or a line continuation (FROM \<newline> image is valid).
+        gap = r"(?:\s|\\\r?\n)+"
+        match = re.match(rf"(?is)^(\s*FROM{gap}(?:--platform=\S+{gap})?)(\S+)(.*)$", content)
         if not match:
             raise InputError(f"cannot pin the FROM on line {use.line}")
         return match.group(1) + pinned + match.group(3)

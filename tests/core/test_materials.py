@@ -89,3 +89,33 @@ def test_missing_and_huge_dockerfiles(tmp_path):
     big.write_text("RUN true\n" * 200_000)
     with pytest.raises(InputError, match="more than"):
         parse_dockerfile(big, {})
+
+
+def test_pinned_dockerfile_is_the_original_with_only_the_references_changed(tmp_path):
+    """Byte for byte: continuation lines, lower-case instructions and a last line without a
+    newline survive; only each external reference becomes name@digest."""
+    path = write(tmp_path, "# syntax=docker/dockerfile:1\n"
+                           "FROM \\\n  --platform=linux/amd64 \\\n  127.0.0.1:5000/x:1 AS a\n"
+                           "RUN true\n"
+                           "from 127.0.0.1:5000/y:2")
+    facts = parse_dockerfile(path, {})
+    resolve_images(facts, fake_registry)
+    assert pinned_dockerfile(facts).decode() == (
+        "# syntax=docker/dockerfile:1\n"
+        f"FROM \\\n  --platform=linux/amd64 \\\n  127.0.0.1:5000/x@{DIGEST} AS a\n"
+        "RUN true\n"
+        f"from 127.0.0.1:5000/y@{DIGEST}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("FROM\n", "FROM without an image", "write FROM IMAGE[:TAG] [AS NAME]"),
+        ("FROM ${A}/${B}\n", r"ARG with no value \(A, B\)",
+         "give it a default or pass --build-arg"),
+    ],
+)
+def test_errors_carry_their_hint(tmp_path, text, message, hint):
+    with pytest.raises(InputError, match=message) as caught:
+        parse_dockerfile(write(tmp_path, text), {})
+    assert caught.value.hint == hint
