@@ -154,6 +154,8 @@ class Exchange:
     headers: Mapping[str, str]
     action: str
     status: int | None
+    #: ``time.monotonic()`` when the request arrived: tests measure a client's waits with it.
+    received: float = 0.0
 
 
 class _Dropped(Exception):
@@ -266,6 +268,7 @@ class FaultProxy:
                     self.close_connection = True
 
             def _serve(self) -> None:
+                received = time.monotonic()
                 body = self._read_body()
                 headers = {k: v for k, v in self.headers.items()}
                 rule = proxy._choose(self.command, self.path, headers)
@@ -304,7 +307,8 @@ class FaultProxy:
                     elif fault.action == "truncate":
                         status = self._forward(body, headers, limit=fault.after_bytes)
                 finally:
-                    proxy._log(Exchange(self.command, self.path, headers, action, status))
+                    proxy._log(Exchange(self.command, self.path, headers, action, status,
+                                       received))
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

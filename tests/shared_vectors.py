@@ -2,7 +2,7 @@
 
 CI runs on a clean clone that may sit anywhere, so the vectors are looked for in
 ``$ATTEST_SHARED_DIR``, then beside the checkout (``../shared``), then at ``/work/shared``.
-Tests that need them skip with the paths tried when none exists.
+Tests that need them skip (fail when ``CI=true``) naming the path tried when none exists.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -120,14 +120,19 @@ class CertificateAuthority:
         return key
 
     def issue(self, san: x509.GeneralName, extensions: list[tuple[x509.ObjectIdentifier, bytes]],
-              public_key: Any) -> x509.Certificate:
-        """Sign the precertificate, log it for an SCT, then sign it again with the SCT last."""
-        start = pki.now()
+              public_key: Any, *, valid_from: datetime | None = None,
+              lifetime: timedelta = LEAF_LIFETIME) -> x509.Certificate:
+        """Sign the precertificate, log it for an SCT, then sign it again with the SCT last.
+
+        ``valid_from``/``lifetime`` let tests forge what Fulcio never issues on request: a
+        certificate that had already expired when something was signed with it.
+        """
+        start = valid_from or pki.now()
         builder = (
             x509.CertificateBuilder().subject_name(x509.Name([]))
             .issuer_name(self.intermediate.subject).public_key(public_key)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + LEAF_LIFETIME)
+            .not_valid_before(start).not_valid_after(start + lifetime)
             .add_extension(pki.leaf_key_usage(), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
                            critical=False)

@@ -85,10 +85,13 @@ _TOKENS: tuple[tuple[Rule, re.Pattern[bytes]], ...] = (
                              rb"/[A-Za-z0-9]{20,}")),
 )
 _ENV_REFERENCE = re.compile(rb"^\s*[\"']?\$\{?[A-Za-z_][A-Za-z0-9_]*\}?[\"']?\s*$")
-_NPMRC_AUTH = re.compile(rb"(?m)^\s*(?://[^\s=]*:)?(_authToken|_auth|_password)\s*=\s*(.*)$")
-_PYPIRC_PASSWORD = re.compile(rb"(?m)^\s*password\s*[:=]\s*(.*)$")
+# [ \t]*, not \s*: a match must not run over line breaks (an empty value would take the next
+# line as the secret, and the finding would point at the blank line before).
+_NPMRC_AUTH = re.compile(
+    rb"(?m)^[ \t]*(?://[^\s=]*:)?(_authToken|_auth|_password)[ \t]*=[ \t]*(.*)$")
+_PYPIRC_PASSWORD = re.compile(rb"(?m)^[ \t]*password[ \t]*[:=][ \t]*(.*)$")
 _KUBE_KIND = re.compile(rb"(?m)^kind:\s*[\"']?Config[\"']?\s*$")
-_KUBE_SECRET = re.compile(rb"(?m)^\s*(?:token|client-key-data|password):\s*(\S.*)$")
+_KUBE_SECRET = re.compile(rb"(?m)^[ \t]*(?:token|client-key-data|password):[ \t]*(\S.*)$")
 
 
 def looks_interesting(data: bytes) -> bool:

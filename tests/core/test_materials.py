@@ -282,3 +282,27 @@ def test_from_a_number_is_an_image_not_a_stage_index(tmp_path):
     facts = parse_dockerfile(write(tmp_path, "FROM scratch\nFROM 0\nCOPY --from=0 / /\n"), {})
     assert [(i.instruction, str(i.reference)) for i in facts.images] == [
         ("FROM", "docker.io/library/0:latest")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("FROM\n", "FROM without an image", "write FROM IMAGE[:TAG] [AS NAME]"),
+        ("FROM ${A}/${B}\n", r"ARG with no value \(A, B\)",
+         "give it a default or pass --build-arg"),
+    ],
+)
+def test_errors_carry_their_hint(tmp_path, text, message, hint):
+    with pytest.raises(InputError, match=message) as caught:
+        parse_dockerfile(write(tmp_path, text), {})
+    assert caught.value.hint == hint
+
+
+def test_images_remember_their_stage_and_reference_errors_keep_their_hint(tmp_path):
+    facts = parse_dockerfile(write(tmp_path, "FROM 127.0.0.1:5000/x:1 AS Build\n"
+                                             "FROM 127.0.0.1:5000/y:2\n"), {})
+    assert [(i.written, i.stage) for i in facts.images] == [
+        ("127.0.0.1:5000/x:1", "Build"), ("127.0.0.1:5000/y:2", None)]
+    with pytest.raises(InputError) as caught:
+        parse_dockerfile(write(tmp_path, "FROM reg.io/App:1\n"), {})
+    assert caught.value.hint and "lowercase" in caught.value.hint

@@ -55,3 +55,22 @@ def test_remote_urls_as_evidence_lose_user_info_and_credential_parameters():
     assert url_without_credentials("https://files.example/a.tgz") == "https://files.example/a.tgz"
     assert redact_text("ADD https://files.example/t?access_token=abcdef&v=2 /t", ()) == \
         "ADD https://files.example/t?access_token=[REDACTED]&v=2 /t"
+
+
+def test_short_secret_components_are_matched_inside_longer_names():
+    """KEY, PASS, AUTH... are whole components of a name, wherever they sit in it."""
+    for name in ("DB_PASS_FILE", "SSH_KEY_PATH", "basic-auth-header", "SESSION_ID"):
+        assert name_looks_secret(name), name
+    for name in ("KEYCHAIN_PATH_LENGTH", "PASSAGE", "AUTHORITY_URL"):
+        assert not name_looks_secret(name), name
+
+
+def test_longest_known_secret_is_removed_first():
+    """A secret that contains another must not be cut in two, leaving its ends readable."""
+    assert redact_text("pw=0wxyz9.", ["wxyz", "0wxyz9"]) == f"pw={REDACTED}."
+    assert redact_text("pw=0wxyz9.", ["0wxyz9", "wxyz"]) == f"pw={REDACTED}."
+
+
+def test_known_secrets_of_four_characters_are_removed_shorter_ones_not():
+    assert redact_text("pin 1234 ok", ["1234"]) == f"pin {REDACTED} ok"
+    assert redact_text("a b c", ["b c"]) == "a b c"  # too short to replace safely

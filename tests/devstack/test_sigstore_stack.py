@@ -52,6 +52,7 @@ from sigstore.verify.policy import (
 )
 
 from devstack.sigstore import SigstoreStack
+from tests.prerequisites import missing
 
 SHA = "c0ffee" * 6 + "c0ff"
 GITHUB_IDENTITY = "https://github.com/attest-dev/demo/.github/workflows/build.yml@refs/heads/main"
@@ -402,47 +403,30 @@ def test_cli_serve(tmp_path: Path) -> None:
         assert process.wait(10) == 0
 
 
-SIGSTORE_JS = """
-const fs = require('fs');
-const { Verifier, toSignedEntity, toTrustMaterial } = require('@sigstore/verify');
-const { bundleFromJSON } = require('@sigstore/bundle');
-const { TrustedRoot } = require('@sigstore/protobuf-specs');
-const [root, bundle, san, issuer] = process.argv.slice(2).map((a, i) =>
-  i < 2 ? JSON.parse(fs.readFileSync(a, 'utf8')) : a);
-new Verifier(toTrustMaterial(TrustedRoot.fromJSON(root)),
-             {tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1})
-  .verify(toSignedEntity(bundleFromJSON(bundle)), {subjectAlternativeName: san,
-                                                   extensions: {issuer}});
-console.log('verified');
-"""
+#: pinned sigstore-js (package.json + package-lock.json), installed there by scripts/setup
+INTEROP = Path(__file__).parents[1] / "interop"
 
 
 @pytest.fixture(scope="session")
-def sigstore_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for the sigstore-js interop test")
-    root = tmp_path_factory.mktemp("sigstore-js")
-    try:
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
-                        "@sigstore/verify@4", "@sigstore/bundle@4",
-                        "@sigstore/protobuf-specs"],
-                       cwd=root, check=True, capture_output=True, timeout=300)
-    except (subprocess.SubprocessError, OSError) as exc:
-        pytest.skip(f"npm could not install sigstore-js: {exc}")
-    (root / "verify.js").write_text(SIGSTORE_JS)
-    return root
+def sigstore_js() -> Path:
+    if shutil.which("node") is None:
+        missing("node is not installed (apt-get install nodejs npm; scripts/setup does)")
+    if not (INTEROP / "node_modules" / "@sigstore" / "verify").is_dir():
+        missing(f"sigstore-js is not installed in {INTEROP} (scripts/setup runs npm ci there)")
+    return INTEROP / "verify.js"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("provider", "rekor_version"), [("email", 1), ("github", 2)])
 def test_sigstore_js_accepts_the_bundles(sigstore_stack: SigstoreStack, sigstore_js: Path,
-                                         provider: str, rekor_version: int) -> None:
+                                         provider: str, rekor_version: int,
+                                         tmp_path: Path) -> None:
     bundle = sign(sigstore_stack, sigstore_stack.mint_token(provider=provider),
                   rekor_version=rekor_version)
-    (sigstore_js / "root.json").write_text(json.dumps(sigstore_stack.trusted_root()))
-    (sigstore_js / "bundle.json").write_text(bundle.to_json())
+    (tmp_path / "root.json").write_text(json.dumps(sigstore_stack.trusted_root()))
+    (tmp_path / "bundle.json").write_text(bundle.to_json())
     result = subprocess.run(
-        ["node", "verify.js", "root.json", "bundle.json",
+        ["node", str(sigstore_js), "root.json", "bundle.json",
          sigstore_stack.expected_identity(provider), sigstore_stack.issuer(provider)],
-        cwd=sigstore_js, capture_output=True, text=True, timeout=60)
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "verified", result.stderr

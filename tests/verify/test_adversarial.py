@@ -243,6 +243,20 @@ def test_dirty_tree_old_build_and_base_images(make_image, signer, policy_flags):
     assert "debian:bookworm is not pinned" in text
 
 
+def test_base_image_of_unknown_origin_is_not_from_an_allowed_registry(make_image, signer,
+                                                                      policy_flags):
+    """A base image whose purl cannot be parsed has no known registry: an allow-list of
+    registries must refuse it, not wave it through because there is nothing to compare."""
+    image = make_image()
+    image.attach(signer.sign(statement(image.digest, provenance(base_images=[
+        {"uri": "pkg:docker/evil base@1?x", "digest": {"sha256": "cd" * 32},
+         "name": "evil.example/base:1"}]))))
+    code, report, _ = verify(image.pinned, *policy_flags, "--allowed-base-registry", "docker.io")
+    assert code == 1
+    assert failed(report) == ["provenance.base-image-registries"]
+    assert "comes from an unknown registry, which is not allowed (docker.io)" in reasons(report)
+
+
 def test_sbom_denied_component_and_missing_sbom(make_image, signer, policy_flags):
     image = make_image()
     image.attach(signer.sign(statement(image.digest, provenance())))

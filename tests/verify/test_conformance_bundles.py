@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from oci_attest.cli import cli
+from tests.prerequisites import requires
 from tests.shared_vectors import shared_dir
 
 VECTORS = shared_dir() / "conformance/sigstore-bundle-verify"
@@ -106,12 +107,12 @@ BAD_INPUT = {"managed-key-wrong-key_fail", "trust-root-tlog-missing-validity-sta
 
 def _cases() -> list[str]:
     if not CASES_DIR.is_dir():
-        return []
+        return ["vectors-missing"]  # one test that fails (CI) or skips, not an empty set
     return sorted(p.name for p in CASES_DIR.iterdir() if p.is_dir())
 
 
-pytestmark = pytest.mark.skipif(not CASES_DIR.is_dir(),
-                                reason=f"conformance vectors not found at {CASES_DIR}")
+pytestmark = requires(CASES_DIR.is_dir(), f"conformance vectors not found at {CASES_DIR} "
+                                           "(put the shared vectors beside the clone)")
 
 
 def run_case(name: str, mode: str) -> tuple[int, str]:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from oci_attest.cli import cli
 from oci_attest.verify import trust
+from tests.prerequisites import requires
 from tests.shared_vectors import shared_dir
 from tests.verify.test_conformance_bundles import DEFAULT_IDENTITY, DEFAULT_ISSUER
 
@@ -45,7 +46,7 @@ def no_network(monkeypatch, tmp_path):
     trust.clear_cache()
 
 
-@pytest.mark.skipif(not CASES.is_dir(), reason=f"conformance vectors not found at {CASES}")
+@requires(CASES.is_dir(), f"conformance vectors not found at {CASES}")
 def test_offline_conformance_opens_no_socket(no_network, tmp_path):
     runner = CliRunner()
     for case in sorted(p for p in CASES.iterdir() if p.is_dir()):
@@ -71,7 +72,7 @@ def test_offline_conformance_opens_no_socket(no_network, tmp_path):
     assert not (tmp_path / "cache").exists() and not (tmp_path / "data").exists()
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real vectors not found at {REAL}")
+@requires(REAL.is_dir(), f"real vectors not found at {REAL}")
 def test_offline_real_attestations_open_no_socket(no_network):
     bundle = REAL / "npm-sigstore-2.1.0-provenance.sigstore.json"
     result = CliRunner().invoke(cli, [
@@ -85,7 +86,7 @@ def test_offline_real_attestations_open_no_socket(no_network):
     assert no_network == []
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real vectors not found at {REAL}")
+@requires(REAL.is_dir(), f"real vectors not found at {REAL}")
 def test_unreachable_trust_root_is_exit_5_not_a_verdict(no_network):
     bundle = REAL / "npm-sigstore-2.1.0-provenance.sigstore.json"
     result = CliRunner().invoke(cli, [

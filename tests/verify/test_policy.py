@@ -9,7 +9,7 @@ import pytest
 from packageurl import PackageURL
 
 from oci_attest.errors import UsageError
-from oci_attest.verify.checks import denied_match
+from oci_attest.verify.checks import check_denied_components, denied_match
 from oci_attest.verify.identity import SignerIdentity
 from oci_attest.verify.policy import (
     IdentityRule,
@@ -23,6 +23,8 @@ from oci_attest.verify.policy import (
     parse_policy,
     signer_workflow_matches,
 )
+from oci_attest.verify.results import Examined
+from oci_attest.verify.statements import Component
 
 TEMPLATE = Path(__file__).parents[2] / "templates" / "policy.yaml"
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -128,6 +130,32 @@ def test_identity_matching_is_exact_and_regexps_are_anchored():
     assert rule.mismatch(cert(subject="https://evil.example/?https://github.com/acme/x"))
 
 
+@pytest.mark.parametrize("subject", [
+    "https://github.com/acme/app/.github/workflows/b.yml@refs/heads/main-evil",
+    "https://github.com/acme/app/.github/workflows/b.yml@refs/heads/main\n",
+    "evil https://github.com/acme/app/.github/workflows/b.yml@refs/heads/main",
+])
+def test_subject_regexp_must_match_the_whole_identity(subject):
+    """``re.match`` would accept a branch that merely starts with ``main``; ``re.search`` any
+    identity that contains the pattern."""
+    rule = IdentityRule(issuer=ISSUER, subject_regexp=r"https://github\.com/acme/app/\.github/"
+                                                      r"workflows/b\.yml@refs/heads/main")
+    assert rule.mismatch(cert()) is None
+    assert "does not match" in rule.mismatch(cert(subject=subject))
+
+
+@pytest.mark.parametrize("issuer", [
+    f"{ISSUER}/hammer-time",
+    f"{ISSUER}.evil.example",
+    f"https://evil.example/{ISSUER}",
+])
+def test_issuer_regexp_must_match_the_whole_issuer(issuer):
+    rule = IdentityRule(issuer_regexp=r"https://token\.actions\.githubusercontent\.com",
+                        subject=cert().subject)
+    assert rule.mismatch(cert()) is None
+    assert "does not match" in rule.mismatch(cert(issuer=issuer))
+
+
 def test_extension_constraints():
     identity = cert(source_repository_uri="https://github.com/Acme/App",
                     source_repository_ref="refs/heads/main",
@@ -200,3 +228,21 @@ def test_denied_components_follow_each_ecosystem():
                                              PackageURL.from_string("pkg:deb/debian/openssl"))
     assert "cannot be compared" in denied_match(
         openssl, PackageURL(type="deb", namespace="debian", name="openssl", version="abc"))
+
+
+@pytest.mark.parametrize(("rule", "component"), [
+    ("pkg:pypi/ruamel-yaml@vers:pypi/<0.18", "pkg:pypi/ruamel.yaml@0.17.21"),
+    ("pkg:pypi/ruamel.yaml@vers:pypi/<0.18", "pkg:pypi/ruamel-yaml@0.17.21"),
+    ("pkg:pypi/ruamel_yaml@vers:pypi/<0.18", "pkg:pypi/Ruamel.YAML@0.17.21"),
+    ("pkg:npm/%40babel/traverse@vers:npm/<7.23.2", "pkg:npm/%40Babel/Traverse@7.23.1"),
+])
+def test_deny_list_prefilter_folds_names_as_the_ecosystem_does(rule, component):
+    """The SBOM scan's cheap text pre-filter must never skip a component the full purl match
+    would deny: PyPI spells one name with ``-``, ``_`` or ``.`` in any case."""
+    denied = parse_denied(rule, "x")
+    examined = Examined(location="sbom", layout="referrer")
+    result = check_denied_components([denied], [Component(component, "x")], examined)
+    assert not result.passed, result.reason
+    assert component in result.reason
+    newer = component.replace("0.17.21", "0.18.5").replace("7.23.1", "7.23.2")
+    assert check_denied_components([denied], [Component(newer, "x")], examined).passed

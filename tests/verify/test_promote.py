@@ -127,14 +127,37 @@ def test_promote_across_registries_copies_every_platform(make_index, signer, fla
 
 
 def test_promote_large_blob_in_chunks(make_image, signer, flags, second_registry, monkeypatch):
+    """Blobs above CHUNK_BYTES cross registries as OCI chunked uploads: the PATCH requests seen
+    at a proxy in front of the destination prove it, chunk by chunk."""
     import oci_attest.promote
+    from devstack.faultproxy import FaultProxy
 
     monkeypatch.setattr(oci_attest.promote, "CHUNK_BYTES", 64)  # force the chunked upload path
     image = make_image("staging/chunky")
     _attest(image, signer)
-    result = promote(image.pinned, f"{second_registry.host}/prod/chunky", *flags)
+    manifest = image.client.get_manifest(image.ref.repository, image.digest).json
+    large = sorted(b["size"] for b in [manifest["config"], *manifest["layers"]] if b["size"] > 64)
+    assert large, "the test image needs a blob larger than one chunk"
+    with FaultProxy(f"http://{second_registry.host}", name="destination") as proxy:
+        result = promote(image.pinned, f"{proxy.host}/prod/chunky", *flags)
+        patches = proxy.requests("PATCH", r"^/v2/prod/chunky/blobs/uploads/")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith(image.digest)
+    sessions: dict[str, list[tuple[int, int]]] = {}
+    for patch in patches:
+        assert patch.status == 202
+        start, end = (int(n) for n in patch.headers["Content-Range"].split("-"))
+        assert int(patch.headers["Content-Length"]) == end - start + 1 <= 64
+        sessions.setdefault(patch.path.split("?", 1)[0], []).append((start, end))
+    totals = []
+    for ranges in sessions.values():  # each upload: contiguous chunks from byte 0
+        assert [r[0] for r in ranges] == [0, *(r[1] + 1 for r in ranges[:-1])]
+        totals.append(ranges[-1][1] + 1)
+    for size in large:
+        assert size in totals, f"no chunked upload of a {size}-byte blob"
+        totals.remove(size)
+    copied = RegistryClient(second_registry.host).get_manifest("prod/chunky", image.digest)
+    assert copied.digest == image.digest
 
 
 def test_promote_refuses_and_copies_nothing(make_image, signer, flags, registry):

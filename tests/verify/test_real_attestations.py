@@ -13,13 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from oci_attest.cli import cli
+from tests.prerequisites import requires
 from tests.shared_vectors import shared_dir
 
 VECTORS = shared_dir() / "conformance/real-attestations"
 GITHUB = "https://token.actions.githubusercontent.com"
 
-pytestmark = pytest.mark.skipif(not VECTORS.is_dir(),
-                                reason=f"real attestation vectors not found at {VECTORS}")
+pytestmark = requires(VECTORS.is_dir(), f"real attestation vectors not found at {VECTORS} "
+                                         "(put the shared vectors beside the clone)")
 
 #: file, subject digest, signer SAN, issuer (from the vectors' README table)
 ACCEPTED = [
