@@ -6,12 +6,19 @@ digest) and docker's SDK only talks to the engine. What this client guarantees i
 * everything read is checked against the digest it was fetched by before anyone uses it;
 * transient failures (429 with Retry-After, 5xx, resets, stalls, truncated bodies) are retried
   with bounded backoff; persistent ones become one :class:`RegistryError` line;
-* credentials go only to the registry (and its token service), never across a redirect;
-* loopback registries are spoken to over HTTP, everything else over HTTPS, like the engine.
+* credentials go only to the registry (and its token service), never across a redirect to
+  another host or from HTTPS down to HTTP;
+* every operation has a total deadline (:mod:`.deadline`), so a trickling registry cannot hang;
+* what is read can be charged to a :class:`ReadBudget`, so a registry full of junk cannot
+  exhaust memory;
+* loopback registries are spoken to over HTTP, everything else over HTTPS, like the engine;
+  proxies and CAs come from the environment, docker's certs.d or ``--registry-ca``
+  (:mod:`.transport`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,10 +40,19 @@ from oci_attest._internal.retry import (
     parse_retry_after,
     reason,
 )
-from oci_attest.errors import DigestMismatch, InputError, RegistryError
+from oci_attest.errors import (
+    AttestError,
+    DigestMismatch,
+    InputError,
+    LimitExceeded,
+    NotFound,
+    RegistryError,
+)
 from oci_attest.reference import ImageReference, is_loopback_host, parse_digest
+from oci_attest.registry import deadline as deadlines
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.auth import Credentials, credentials_for
+from oci_attest.registry.transport import transport_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,6 +72,35 @@ _MAX_ERROR_BODY = 64 * 1024
 _STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
                   TransientError)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
+#: Bytes one verification may read from registries (``ATTEST_MAX_READ_BYTES``).
+DEFAULT_READ_BUDGET = 256 * 1024 * 1024
+ENV_READ_BUDGET = "ATTEST_MAX_READ_BYTES"
+
+
+class ReadBudget:
+    """A cap on the bytes read for one job (a verification), however many attestations an
+    attacker pushed: each body read is charged as it arrives, before it is kept."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is None:
+            raw = os.environ.get(ENV_READ_BUDGET, "")
+            try:
+                limit = int(raw) if raw else DEFAULT_READ_BUDGET
+            except ValueError:
+                raise InputError(f"{ENV_READ_BUDGET}={raw[:40]!r} is not a number of bytes",
+                                 hint=f"unset it or give e.g. {DEFAULT_READ_BUDGET}") from None
+        self.limit = max(1, limit)
+        self.used = 0
+
+    def charge(self, size: int, what: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise LimitExceeded(
+                f"{what}: reading more than {self.limit} bytes from the registry for one "
+                "verification; the image has more (or larger) attestations than any honest "
+                "image needs",
+                hint=f"inspect its referrers; raise the cap with {ENV_READ_BUDGET} or "
+                     "--max-read-bytes if they are legitimate")
 
 
 @dataclass(frozen=True)
@@ -189,18 +234,25 @@ class RegistryClient:
     ) -> None:
         self.registry = registry
         api_host = "registry-1.docker.io" if registry == "docker.io" else registry
-        scheme = "http" if is_loopback_host(registry) else "https"
-        if os.environ.get("ATTEST_INSECURE_REGISTRIES"):
-            insecure = {h.strip() for h in os.environ["ATTEST_INSECURE_REGISTRIES"].split(",")}
-            if registry in insecure:
-                scheme = "http"
-        self.base = f"{scheme}://{api_host}"
+        self._transport = transport_for(registry)
+        self.base = f"{self._transport.scheme}://{api_host}"
         self._host = urlparse(self.base).netloc
         self._credentials = credentials if credentials is not None else credentials_for(registry)
         self._retry = retry or RetryPolicy.from_env()
         self._timeout = timeout or float(os.environ.get("ATTEST_HTTP_TIMEOUT", "30"))
+        self._deadline = deadlines.configured_deadline()
+        #: Charged for every body read while set (see :class:`ReadBudget`).
+        self.budget: ReadBudget | None = None
         self._session = session or requests.Session()
-        self._session.trust_env = False  # no proxies from the environment: loopback stays local
+        # Proxies and CAs are taken from the environment by .transport, explicitly: requests'
+        # own trust_env would also add .netrc credentials to requests, redirect targets included.
+        self._session.trust_env = False
+        self._session.verify = self._transport.verify
+        if self._transport.cert:
+            self._session.cert = self._transport.cert
+        adapter = deadlines.DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = (
             f"attest/{__version__} {requests.utils.default_user_agent()}")
         self._tokens: dict[str, str] = {}
@@ -212,14 +264,45 @@ class RegistryClient:
 
     # ----------------------------------------------------------------------------- requests
     def _retrying(self, what: str, func: Callable[[], T]) -> T:
-        """Retry a whole exchange whose body was cut short after the request succeeded."""
-        try:
-            return call_with_retries(what, func, self._retry)
-        except TransientError as error:
-            raise RegistryError(f"{what} on {self.registry} kept failing after "
-                                f"{self._retry.attempts} attempts: {reason(error, what)}",
-                                hint="the registry is unavailable or rate limiting; retry later"
-                                ) from None
+        """Retry a whole exchange whose body was cut short after the request succeeded; all
+        of it (retries, bodies) within one deadline."""
+        with self.operation(what):
+            try:
+                return call_with_retries(what, func, self._retry)
+            except TransientError as error:
+                raise self._gave_up(what, error) from None
+
+    @contextlib.contextmanager
+    def operation(self, what: str) -> Iterator[None]:
+        """One registry operation under the total deadline: on expiry, whatever the blocked
+        read raised becomes one line naming the registry (exit 5)."""
+        with deadlines.scope(self._deadline) as deadline:
+            try:
+                yield
+            except (AttestError, TransientError, OSError, requests.RequestException,
+                    urllib3.exceptions.HTTPError):
+                if deadline.expired:
+                    raise self._deadline_error(what, deadline.seconds) from None
+                raise
+            if deadline.expired:
+                raise self._deadline_error(what, deadline.seconds)
+
+    def _deadline_error(self, what: str, seconds: float) -> RegistryError:
+        return RegistryError(
+            f"{what}: the registry {self.registry} did not complete it within {seconds:g}s",
+            hint=f"the registry is too slow or stalls; {deadlines.ENV_DEADLINE}=SECONDS "
+                 "raises the limit")
+
+    def _gave_up(self, what: str, error: TransientError) -> RegistryError:
+        return RegistryError(f"{what} on {self.registry} kept failing after "
+                             f"{self._retry.attempts} attempts: {reason(error, what)}",
+                             hint=error.hint or "the registry is unavailable or rate limiting; "
+                                                "retry later")
+
+    def _check_deadline(self, what: str) -> None:
+        deadline = deadlines.current()
+        if deadline is not None and deadline.expired:
+            raise self._deadline_error(what, deadline.seconds)
 
     def _request(
         self,
@@ -241,6 +324,7 @@ class RegistryClient:
         """
 
         def attempt() -> requests.Response:
+            self._check_deadline(what)
             response = self._send(method, path_or_url, scope=scope, headers=headers, data=data,
                                   stream=stream, what=what)
             if response.status_code in _TRANSIENT_STATUS:
@@ -250,22 +334,19 @@ class RegistryClient:
                                      retry_after=retry_after)
             return response
 
-        if not retry:
-            response = attempt()
+        with self.operation(what):
+            if not retry:
+                response = attempt()
+                if response.status_code not in ok:
+                    self._raise_for(response, what)
+                return response
+            try:
+                response = call_with_retries(what, attempt, self._retry)
+            except TransientError as error:
+                raise self._gave_up(what, error) from None
             if response.status_code not in ok:
                 self._raise_for(response, what)
             return response
-        try:
-            response = call_with_retries(what, attempt, self._retry)
-        except TransientError as error:
-            raise RegistryError(
-                f"{what} on {self.registry} kept failing after {self._retry.attempts} attempts: "
-                f"{reason(error, what)}",
-                hint="the registry is unavailable or rate limiting; retry later",
-            ) from None
-        if response.status_code not in ok:
-            self._raise_for(response, what)
-        return response
 
     def _send(
         self,
@@ -279,22 +360,27 @@ class RegistryClient:
         what: str,
     ) -> requests.Response:
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        base = urlparse(self.base)
         for _ in range(_MAX_REDIRECTS + 1):
-            same_host = urlparse(url).netloc == self._host
+            target = urlparse(url)
+            # Same host *and* no downgrade: https -> http on the same name would put the
+            # credentials on the wire in clear text.
+            same_host = target.netloc == self._host and target.scheme == base.scheme
             sent = dict(headers or {})
             if same_host:
                 auth = self._auth_header(scope)
                 if auth:
                     sent["Authorization"] = auth
+            # A write is read as a stream and never buffered here: its answer's body is not
+            # needed, and one cut short (IncompleteRead) must not fail a write that landed.
             try:
                 response = self._session.request(
-                    method, url, headers=sent, data=data, stream=stream,
+                    method, url, headers=sent, data=data, stream=stream or method != "GET",
                     timeout=(min(10.0, self._timeout), self._timeout), allow_redirects=False,
+                    proxies=self._transport.proxies(url),
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                raise TransientError(f"{what}: {type(error).__name__}") from None
             except requests.RequestException as error:
-                raise RegistryError(f"{what} on {self.registry} failed: {error}") from None
+                raise self._transport_error(error, what, target.netloc) from None
             if response.status_code == 401 and same_host and self._authenticate(response, scope):
                 response.close()
                 continue
@@ -306,6 +392,40 @@ class RegistryClient:
                 continue
             return response
         raise RegistryError(f"{what}: too many redirects from {self.registry}")
+
+    def _transport_error(self, error: requests.RequestException, what: str,
+                         host: str) -> Exception:
+        """Name the real problem: a TLS failure, a proxy, a refused connection, a timeout."""
+        text = " ".join(str(error).split())
+        if isinstance(error, requests.exceptions.SSLError):
+            lowered = text.lower()
+            detail = ("certificate verify failed" if "certificate verify failed" in lowered
+                      else "hostname mismatch" if "hostname" in lowered
+                      else "wrong version number (is it plain HTTP?)"
+                      if "wrong version number" in lowered else "handshake failed")
+            source = self._transport.ca_source
+            return RegistryError(
+                f"{what}: TLS to {host} failed: {detail}"
+                + (f" (CA from {source})" if source else ""),
+                hint="give the registry's CA with --registry-ca FILE, ATTEST_REGISTRY_CA or "
+                     f"/etc/docker/certs.d/{self.registry}/ca.crt")
+        if isinstance(error, requests.exceptions.ProxyError):
+            proxies = self._transport.proxies(self.base)
+            proxy = urlparse(proxies.get("https") or proxies.get("http") or "").netloc or "?"
+            return TransientError(
+                f"{what}: the proxy {proxy} failed to connect to {host}",
+                hint="check HTTPS_PROXY / NO_PROXY and that the proxy is reachable")
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            return TransientError(f"{what}: connecting to {host} timed out",
+                                  hint="check the registry address and the network path")
+        if isinstance(error, requests.ConnectionError) and "refused" in text.lower():
+            return TransientError(f"{what}: connection to {host} refused",
+                                  hint="nothing listens there: check the registry address")
+        if isinstance(error, (requests.ConnectionError, requests.Timeout,
+                              requests.exceptions.ChunkedEncodingError,
+                              requests.exceptions.ContentDecodingError)):
+            return TransientError(f"{what}: {type(error).__name__}")
+        return RegistryError(f"{what} on {self.registry} failed: {type(error).__name__}")
 
     def _auth_header(self, scope: str) -> str | None:
         if scope in self._tokens:
@@ -350,11 +470,12 @@ class RegistryClient:
                     realm,
                     data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                           "service": query["service"], "scope": scope, "client_id": "attest"},
-                    timeout=self._timeout,
+                    timeout=self._timeout, proxies=self._transport.proxies(realm),
                 )
             else:
                 reply = self._session.get(realm + "?" + urlencode(query), headers=headers,
-                                          timeout=self._timeout)
+                                          timeout=self._timeout,
+                                          proxies=self._transport.proxies(realm))
         except requests.RequestException as error:
             raise TransientError(f"token request: {type(error).__name__}") from None
         if reply.status_code in _TRANSIENT_STATUS:
@@ -399,7 +520,14 @@ class RegistryClient:
         message = f"{what} on {self.registry}: HTTP {status}"
         if detail:
             message += f" ({' '.join(detail.split())[:300]})"
+        if status == 404:
+            raise NotFound(message, hint=hint)
         raise RegistryError(message, hint=hint)
+
+    def _read(self, response: requests.Response, limit: int, what: str) -> bytes:
+        budget = self.budget
+        return _read_limited(response, limit, what,
+                             None if budget is None else lambda n: budget.charge(n, what))
 
     # ---------------------------------------------------------------------------- manifests
     def get_manifest(self, repository: str, reference: str,
@@ -411,7 +539,7 @@ class RegistryClient:
             response = self._request(
                 "GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
                 headers={"Accept": ", ".join(accept)}, stream=True, what=what)
-            raw = _read_limited(response, MAX_MANIFEST_BYTES, what)
+            raw = self._read(response, MAX_MANIFEST_BYTES, what)
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             try:
                 declared = json.loads(raw).get("mediaType")
@@ -434,6 +562,11 @@ class RegistryClient:
     def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
         """The descriptor a tag or digest points at, or None when it does not exist."""
         what = f"HEAD manifest {repository}:{reference}"
+        with self.operation(what):
+            return self._head_manifest(repository, reference, what)
+
+    def _head_manifest(self, repository: str, reference: str,
+                       what: str) -> Descriptor | None:
         response = self._request(
             "HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
             headers={"Accept": ", ".join(mt.ALL_MANIFEST_TYPES)}, ok=(200, 404), what=what)
@@ -460,13 +593,13 @@ class RegistryClient:
         """Tag to digest. A reference that already has a digest is checked to exist."""
         if ref.digest:
             if self.head_manifest(ref.repository, ref.digest) is None:
-                raise RegistryError(f"{ref} does not exist in the registry",
-                                    hint="check the digest and repository")
+                raise NotFound(f"{ref} does not exist in the registry",
+                               hint="check the digest and repository")
             return ref
         descriptor = self.head_manifest(ref.repository, ref.reference)
         if descriptor is None:
-            raise RegistryError(f"{ref} was not found in the registry",
-                                hint="check the name and tag, or push the image first")
+            raise NotFound(f"{ref} was not found in the registry",
+                           hint="check the name and tag, or push the image first")
         return ref.with_digest(descriptor.digest)
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str, *,
@@ -539,7 +672,7 @@ class RegistryClient:
                 response.close()
                 return response.status_code, content_type, None, b""
             link = _next_link(response)
-            return 200, content_type, link, _read_limited(response, MAX_MANIFEST_BYTES, what)
+            return 200, content_type, link, self._read(response, MAX_MANIFEST_BYTES, what)
 
         return self._retrying(what, fetch)
 
@@ -559,7 +692,7 @@ class RegistryClient:
         def fetch() -> bytes:
             response = self._request("GET", f"/v2/{repository}/blobs/{digest}",
                                      scope=_pull(repository), stream=True, what=what)
-            data = _read_limited(response, max_bytes, what)
+            data = self._read(response, max_bytes, what)
             verify_digest(data, digest, what)
             return data
 
@@ -668,13 +801,16 @@ class RegistryClient:
         return False
 
     # --------------------------------------------------------------------------- referrers
-    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
-        """The referrers API's answer, or None when the registry does not implement it."""
+    def referrers(self, repository: str, digest: str,
+                  limit: int | None = None) -> list[Descriptor] | None:
+        """The referrers API's answer (distinct digests, at most ``limit``: no further page
+        is read once that many are listed), or None when the registry does not implement it."""
         url: str | None = f"/v2/{repository}/referrers/{digest}"
         found: list[Descriptor] = []
+        listed: set[str] = set()
         what = f"GET referrers {digest}"
         seen: set[str] = set()
-        while url:
+        while url and (limit is None or len(found) < limit):
             if url in seen or len(seen) >= _MAX_PAGES:
                 raise RegistryError(f"{what}: the registry's pages do not end")
             seen.add(url)
@@ -686,10 +822,18 @@ class RegistryClient:
             index = _json_object(raw, f"referrers list for {digest}")
             for entry in _list(index.get("manifests"), "manifests"):
                 try:
-                    found.append(Descriptor.from_json(entry))
+                    descriptor = Descriptor.from_json(entry)
                 except InputError as error:
                     log.warning("referrers of %s: skipping an entry: %s", digest, error.message)
+                    continue
+                if descriptor.digest not in listed:
+                    listed.add(descriptor.digest)
+                    found.append(descriptor)
             url = link
+        if limit is not None and len(found) > limit:
+            log.warning("referrers of %s: more than %d listed; only the first %d are read",
+                        digest, limit, limit)
+            del found[limit:]
         return found
 
 
@@ -833,8 +977,10 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     return document
 
 
-def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
-    """Read a body but refuse one that is larger than ``limit`` before buffering it all."""
+def _read_limited(response: requests.Response, limit: int, what: str,
+                  charge: Callable[[int], None] | None = None) -> bytes:
+    """Read a body but refuse one that is larger than ``limit`` before buffering it all;
+    ``charge`` is told of every chunk before it is kept (and may refuse it)."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         response.close()
@@ -846,9 +992,11 @@ def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
             total += len(chunk)
             if total > limit:
                 raise InputError(f"{what}: larger than the {limit} bytes allowed")
+            if charge is not None:
+                charge(len(chunk))
             chunks.append(chunk)
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.Timeout) as error:
+            requests.Timeout, OSError, urllib3.exceptions.HTTPError) as error:
         raise TransientError(f"{what}: body interrupted ({type(error).__name__})") from None
     finally:
         response.close()

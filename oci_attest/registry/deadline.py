@@ -1,0 +1,189 @@
+"""A total time limit on every registry operation, enforced on the socket.
+
+``timeout=(connect, read)`` bounds each wait for the *next* byte, so a registry that trickles
+one byte per second (in its headers, its TLS handshake or its body) keeps a blocking read
+alive for ever. A deadline is therefore kept per operation (a manifest GET with its retries and
+its body, one page of a list, one read of a layer): when it expires, a watchdog timer shuts
+down every socket the operation has used, which wakes the blocked read at once, and the
+operation fails with one line naming the registry (exit 5).
+
+The sockets are found through urllib3 connection classes that register themselves with the
+deadline active in their thread when they connect or send a request; :func:`install` puts them
+into a requests adapter (direct and through a proxy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
+
+#: Seconds one registry operation may take in all (``ATTEST_REGISTRY_TIMEOUT``).
+DEFAULT_DEADLINE = 120.0
+ENV_DEADLINE = "ATTEST_REGISTRY_TIMEOUT"
+
+
+def configured_deadline() -> float:
+    """The per-operation limit from the environment, else the default; never below 0.1s."""
+    raw = os.environ.get(ENV_DEADLINE)
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        return max(0.1, float(raw))
+    except ValueError:
+        return DEFAULT_DEADLINE
+
+
+class Deadline:
+    """One operation's time limit and the connections it has used so far."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connections: list[_Watched] = []
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires - time.monotonic())
+
+    def watch(self, connection: _Watched) -> None:
+        with self._lock:
+            if connection not in self._connections:
+                self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            connection.cut()
+
+    def fire(self) -> None:
+        """Expire: wake every blocked read of this operation by shutting its socket down."""
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            connection.cut()
+
+
+_current = threading.local()
+
+
+def current() -> Deadline | None:
+    deadline: Deadline | None = getattr(_current, "deadline", None)
+    return deadline
+
+
+@contextlib.contextmanager
+def scope(seconds: float | None = None) -> Iterator[Deadline]:
+    """Run the block under a deadline; an enclosing one (an operation made of several
+    requests) is reused, so the limit is for the whole operation, not per request."""
+    existing = current()
+    if existing is not None:
+        yield existing
+        return
+    deadline = Deadline(seconds if seconds is not None else configured_deadline())
+    timer = threading.Timer(deadline.seconds, deadline.fire)
+    timer.daemon = True
+    timer.start()
+    _current.deadline = deadline
+    try:
+        yield deadline
+    finally:
+        timer.cancel()
+        _current.deadline = None
+
+
+class _Watched:
+    """Mixin for urllib3 connections: register with the thread's deadline and let it cut us."""
+
+    sock: Any
+    _attest_fd: int | None = None
+
+    def _attest_watch(self) -> None:
+        deadline = current()
+        if deadline is not None:
+            deadline.watch(self)
+
+    def cut(self) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sock.shutdown(socket.SHUT_RDWR)
+                return
+        fd = self._attest_fd
+        if fd is not None:
+            # Mid-connect (TLS handshake): the socket object is not published yet.
+            with contextlib.suppress(OSError):
+                dup = socket.socket(fileno=os.dup(fd))
+                try:
+                    dup.shutdown(socket.SHUT_RDWR)
+                finally:
+                    dup.close()
+
+
+class _DeadlineHTTPConnection(_Watched, HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._attest_fd = sock.fileno()
+        return sock
+
+    def connect(self) -> None:
+        self._attest_watch()
+        try:
+            super().connect()
+        finally:
+            self._attest_fd = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._attest_watch()
+        super().request(*args, **kwargs)
+
+
+class _DeadlineHTTPSConnection(_Watched, HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._attest_fd = sock.fileno()
+        return sock
+
+    def connect(self) -> None:
+        self._attest_watch()
+        try:
+            super().connect()
+        finally:
+            self._attest_fd = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._attest_watch()
+        super().request(*args, **kwargs)
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _TLSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_POOLS = {"http": _Pool, "https": _TLSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A requests adapter whose connections (direct or through a proxy) obey deadlines."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
