@@ -266,9 +266,16 @@ class RegistryClient:
     def _retrying(self, what: str, func: Callable[[], T]) -> T:
         """Retry a whole exchange whose body was cut short after the request succeeded; all
         of it (retries, bodies) within one deadline."""
+        def once() -> T:
+            try:
+                return func()
+            except TransientError:
+                self._check_deadline(what)
+                raise
+
         with self.operation(what):
             try:
-                return call_with_retries(what, func, self._retry)
+                return call_with_retries(what, once, self._retry)
             except TransientError as error:
                 raise self._gave_up(what, error) from None
 
@@ -325,8 +332,12 @@ class RegistryClient:
 
         def attempt() -> requests.Response:
             self._check_deadline(what)
-            response = self._send(method, path_or_url, scope=scope, headers=headers, data=data,
-                                  stream=stream, what=what)
+            try:
+                response = self._send(method, path_or_url, scope=scope, headers=headers,
+                                      data=data, stream=stream, what=what)
+            except TransientError:
+                self._check_deadline(what)  # cut by the deadline: not worth a retry
+                raise
             if response.status_code in _TRANSIENT_STATUS:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 response.close()
