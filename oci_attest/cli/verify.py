@@ -172,9 +172,13 @@ def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
               help="With --bundle: the artifact file (its sha256 is used).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image: verify this platform's manifest.")
+@click.option("--max-read-bytes", type=click.IntRange(min=1), metavar="BYTES",
+              help="Most bytes to read from the registry for this verification (default "
+                   "ATTEST_MAX_READ_BYTES or 128 MiB); past it: exit 3.")
 @verification_options
 def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
-           artifact: Path | None, platform: str | None, **params: Any) -> None:
+           artifact: Path | None, platform: str | None, max_read_bytes: int | None,
+           **params: Any) -> None:
     """Verify the signed evidence attached to IMAGE (or in --bundle files) against a policy.
 
     A tag is resolved to a digest first; every statement's subject must be that digest.
@@ -215,7 +219,8 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
     else:
         assert image is not None
         progress_printer()(f"verifying {image}")
-        result = verify_image(image, policy, key=key, platform=platform)
+        result = verify_image(image, policy, key=key, platform=platform,
+                              max_read_bytes=max_read_bytes)
         verdict = result.verdict
         progress_printer()(f"{image} resolved to {result.reference}")
     if output_format == "json":

@@ -73,7 +73,7 @@ _STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestExcepti
                   TransientError)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 #: Bytes one verification may read from registries (``ATTEST_MAX_READ_BYTES``).
-DEFAULT_READ_BUDGET = 256 * 1024 * 1024
+DEFAULT_READ_BUDGET = 128 * 1024 * 1024
 ENV_READ_BUDGET = "ATTEST_MAX_READ_BYTES"
 
 

@@ -32,7 +32,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 Layout = Literal["referrer", "cosign-att", "buildkit"]
 MAX_REFERRERS = 1000
+#: Default of :func:`attestation_limit`.
+MAX_ATTESTATION_BYTES = 16 * 1024 * 1024
+ENV_MAX_ATTESTATION = "ATTEST_MAX_ATTESTATION_BYTES"
 _LOST_UPDATE_ATTEMPTS = 10
 #: The least time a write is left to settle before it is confirmed (``ATTEST_ATTACH_SETTLE``).
 DEFAULT_SETTLE = 0.25
@@ -447,28 +450,41 @@ def cosign_layer_from_bundle(bundle_json: bytes,
 # ------------------------------------------------------------------------------- discovery
 def discover(client: RegistryClient, subject: ImageReference) -> list[FoundAttestation]:
     """Every attestation stored next to ``subject`` (which must carry a digest), all layouts."""
+    return list(iter_discover(client, subject))
+
+
+def iter_discover(client: RegistryClient, subject: ImageReference) -> Iterator[FoundAttestation]:
+    """:func:`discover`, one attestation at a time, so that a consumer that examines each as
+    it comes holds one attestation's bytes at once, not every one an attacker pushed.
+
+    Each referrer manifest, bundle and envelope is read once per digest: a thousand referrers
+    listing the same manifest, or a thousand manifests sharing one bundle blob, cost one read.
+    """
     digest = subject.pinned().split("@", 1)[1]
     repository = subject.repository
-    found: list[FoundAttestation] = []
-    found += _discover_referrers(client, repository, digest)
-    found += _discover_cosign_att(client, repository, digest)
-    found += _discover_buildkit(client, repository, digest)
-    return found
+    seen_blobs: set[str] = set()
+    yield from _discover_referrers(client, repository, digest, seen_blobs)
+    yield from _discover_cosign_att(client, repository, digest, seen_blobs)
+    yield from _discover_buildkit(client, repository, digest, seen_blobs)
 
 
 def referrer_descriptors(client: RegistryClient, repository: str,
                          digest: str) -> tuple[list[Descriptor], str]:
-    """Referrer descriptors through the API, else the fallback tag; and which was used."""
-    listed = client.referrers(repository, digest)
+    """Distinct referrer descriptors (at most :data:`MAX_REFERRERS`) through the API, else
+    the fallback tag; and which was used."""
+    listed = client.referrers(repository, digest, limit=MAX_REFERRERS)
     if listed is not None:
-        return listed[:MAX_REFERRERS], "referrers API"
+        return listed, "referrers API"
     index = _read_tag(client, repository, fallback_tag(digest))
     if index is None:
         return [], "fallback tag (absent)"
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
         return [], "fallback tag (not an index)"
-    return _descriptors(index, "manifests")[:MAX_REFERRERS], "fallback tag"
+    distinct: dict[str, Descriptor] = {}
+    for descriptor in _descriptors(index, "manifests"):
+        distinct.setdefault(descriptor.digest, descriptor)
+    return list(distinct.values())[:MAX_REFERRERS], "fallback tag"
 
 
 def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
@@ -493,25 +509,24 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
     return found
 
 
-def _discover_referrers(client: RegistryClient, repository: str,
-                        digest: str) -> list[FoundAttestation]:
+def _discover_referrers(client: RegistryClient, repository: str, digest: str,
+                        seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     descriptors, via = referrer_descriptors(client, repository, digest)
-    found = []
     for descriptor in descriptors:
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
         try:
-            attestation = _referrer(client, repository, digest, descriptor, via)
+            attestation = _referrer(client, repository, digest, descriptor, via, seen_blobs)
         except (InputError, DigestMismatch) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
         if attestation is not None:
-            found.append(attestation)
-    return found
+            yield attestation
 
 
 def _referrer(client: RegistryClient, repository: str, digest: str,
-              descriptor: Descriptor, via: str) -> FoundAttestation | None:
+              descriptor: Descriptor, via: str,
+              seen_blobs: set[str] | None = None) -> FoundAttestation | None:
     """One referrer, checked to be a bundle about ``digest``; None when it is something else."""
     manifest = client.get_manifest(repository, descriptor.digest)
     document = manifest.json
@@ -528,6 +543,12 @@ def _referrer(client: RegistryClient, repository: str, digest: str,
     if len(layers) != 1:
         log.warning("referrer %s has %d bundle layers; ignored", descriptor.digest, len(layers))
         return None
+    if seen_blobs is not None:
+        if layers[0].digest in seen_blobs:
+            log.info("referrer %s: bundle %s already examined", descriptor.digest,
+                     layers[0].digest)
+            return None
+        seen_blobs.add(layers[0].digest)
     raw_annotations = document.get("annotations")
     annotations = {str(k): str(v) for k, v in raw_annotations.items()} \
         if isinstance(raw_annotations, dict) else {}
@@ -544,25 +565,42 @@ def _referrer(client: RegistryClient, repository: str, digest: str,
     )
 
 
+def attestation_limit() -> int:
+    """The largest bundle, envelope or statement examined (``ATTEST_MAX_ATTESTATION_BYTES``).
+
+    Verifying a bundle holds several copies of it (JSON text, parsed document, decoded
+    payload), about five times its size: 16 MiB keeps one verification under 200 MB while
+    leaving room for the SBOM of a large image."""
+    raw = os.environ.get(ENV_MAX_ATTESTATION, "")
+    try:
+        return max(1, min(int(raw), MAX_SMALL_BLOB_BYTES)) if raw else MAX_ATTESTATION_BYTES
+    except ValueError:
+        raise InputError(f"{ENV_MAX_ATTESTATION}={raw[:40]!r} is not a number of bytes") from None
+
+
 def _blob_limit(descriptor: Descriptor) -> int:
-    """Read no more than the descriptor declares (and never more than a small blob may be)."""
-    return min(descriptor.size, MAX_SMALL_BLOB_BYTES)
+    """Read no more than the descriptor declares, and never more than an attestation may be."""
+    limit = attestation_limit()
+    if descriptor.size > limit:
+        raise InputError(f"{descriptor.size} bytes is larger than the {limit} bytes an "
+                         f"attestation may have ({ENV_MAX_ATTESTATION})")
+    return descriptor.size
 
 
-def _discover_cosign_att(client: RegistryClient, repository: str,
-                         digest: str) -> list[FoundAttestation]:
+def _discover_cosign_att(client: RegistryClient, repository: str, digest: str,
+                         seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     tag = cosign_att_tag(digest)
     manifest = _read_tag(client, repository, tag)
     if manifest is None:
-        return []
-    found = []
+        return
     for layer in _descriptors(manifest, "layers"):
-        if layer.media_type != mt.DSSE_ENVELOPE:
+        if layer.media_type != mt.DSSE_ENVELOPE or layer.digest in seen_blobs:
             continue
+        seen_blobs.add(layer.digest)
         envelope = _fetch_blob(client, repository, layer, f"{tag} layer {layer.digest}")
         if envelope is None:
             continue
-        found.append(FoundAttestation(
+        yield FoundAttestation(
             layout="cosign-att",
             location=f"{tag} layer {layer.digest}",
             descriptor=layer,
@@ -571,8 +609,7 @@ def _discover_cosign_att(client: RegistryClient, repository: str,
             annotations=dict(layer.annotations),
             manifest=manifest,
             refers_to=digest,
-        ))
-    return found
+        )
 
 
 def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
@@ -586,13 +623,12 @@ def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
         return None
 
 
-def _discover_buildkit(client: RegistryClient, repository: str,
-                       digest: str) -> list[FoundAttestation]:
+def _discover_buildkit(client: RegistryClient, repository: str, digest: str,
+                       seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     """BuildKit puts attestations in the index; look in ``digest`` if it is one."""
     top = client.get_manifest(repository, digest)
     if not top.is_index:
-        return []
-    found = []
+        return
     for entry in _descriptors(top, "manifests"):
         if entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_TYPE) != "attestation-manifest":
             continue
@@ -603,13 +639,14 @@ def _discover_buildkit(client: RegistryClient, repository: str,
             log.warning("BuildKit attestation %s: %s; ignored", entry.digest, error.message)
             continue
         for layer in _descriptors(manifest, "layers"):
-            if layer.media_type != mt.IN_TOTO:
+            if layer.media_type != mt.IN_TOTO or layer.digest in seen_blobs:
                 continue
+            seen_blobs.add(layer.digest)
             statement = _fetch_blob(client, repository, layer,
                                     f"BuildKit attestation layer {layer.digest}")
             if statement is None:
                 continue
-            found.append(FoundAttestation(
+            yield FoundAttestation(
                 layout="buildkit",
                 location=f"BuildKit attestation {entry.digest} layer {layer.digest}",
                 descriptor=layer,
@@ -618,5 +655,4 @@ def _discover_buildkit(client: RegistryClient, repository: str,
                 annotations=dict(layer.annotations),
                 manifest=manifest,
                 refers_to=refers_to,
-            ))
-    return found
+            )
