@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from oci_attest.cli.common import format_option, progress_printer
+from oci_attest.cli.common import EXISTING_FILE_PATH, format_option, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, InputError, UsageError
 
 if TYPE_CHECKING:  # the verifier pulls in sigstore; `attest --help` should not pay for it
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the verifier pulls in sigstore; `attest --help` should not 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+_FILE = EXISTING_FILE_PATH
 
 _OPTIONS: list[Callable[[F], F]] = [
     click.option("--policy", "policy_file", type=_FILE,
