@@ -423,8 +423,10 @@ class RegistryClient:
         if isinstance(error, requests.exceptions.ProxyError):
             proxies = self._transport.proxies(self.base)
             proxy = urlparse(proxies.get("https") or proxies.get("http") or "").netloc or "?"
+            problem = ("refused the connection (is it running?)" if "refused" in text.lower()
+                       else f"failed to connect to {host}")
             return TransientError(
-                f"{what}: the proxy {proxy} failed to connect to {host}",
+                f"{what}: the proxy {proxy} {problem}",
                 hint="check HTTPS_PROXY / NO_PROXY and that the proxy is reachable")
         if isinstance(error, requests.exceptions.ConnectTimeout):
             return TransientError(f"{what}: connecting to {host} timed out",
@@ -528,6 +530,10 @@ class RegistryClient:
             hint = "run `docker login` for this registry or check the credentials' scope"
         elif status == 404:
             hint = "check the repository name, tag or digest"
+        elif status == 400 and response.url.startswith("http://"):
+            # What an HTTPS-only server answers to plain HTTP (a loopback registry with TLS).
+            hint = ("asked over plain HTTP; if the registry serves HTTPS, give its CA with "
+                    f"--registry-ca FILE or /etc/docker/certs.d/{self.registry}/ca.crt")
         message = f"{what} on {self.registry}: HTTP {status}"
         if detail:
             message += f" ({' '.join(detail.split())[:300]})"
