@@ -33,6 +33,8 @@ class Answer:
     body: bytes = b""
     #: Seconds between bytes of the whole response (status line included); 0 = all at once.
     trickle: float = 0.0
+    #: Send status line and headers at once and trickle only the body.
+    body_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,15 @@ class HostileServer:
                 head += [f"{k}: {v}" for k, v in answer.headers.items()]
                 if not any(k.lower() == "content-length" for k in answer.headers):
                     head.append(f"Content-Length: {len(answer.body)}")
-                data = ("\r\n".join(head) + "\r\n\r\n").encode() + (
-                    b"" if self.command == "HEAD" else answer.body)
+                header = ("\r\n".join(head) + "\r\n\r\n").encode()
+                data = header + (b"" if self.command == "HEAD" else answer.body)
                 if not answer.trickle:
                     self.wfile.write(data)
                     return
+                if answer.body_only:
+                    self.wfile.write(header)
+                    self.wfile.flush()
+                    data = data[len(header):]
                 for byte in data:
                     if server._stopping.wait(answer.trickle):
                         return

@@ -479,8 +479,10 @@ class RegistryClient:
             headers["Authorization"] = creds.basic_header() or ""
         try:
             if creds and creds.identity_token:
+                # No redirects: the body carries the refresh token, and requests would resend
+                # it to wherever a 307 points.
                 reply = self._session.post(
-                    realm,
+                    realm, allow_redirects=False,
                     data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                           "service": query["service"], "scope": scope, "client_id": "attest"},
                     timeout=self._timeout, proxies=self._transport.proxies(realm),
@@ -896,11 +898,18 @@ class BlobReader:
         return stream
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes; each call is one registry operation under the deadline, so a
+        layer that trickles in fails instead of hanging."""
         if self._done:
             return b""
+        with self._client.operation(f"GET blob {self._digest}"):
+            return self._read(size)
+
+    def _read(self, size: int) -> bytes:
         while True:
             try:
                 stream = self._open()
+                deadlines.watch_response(self._response)
                 data = stream.read(size if size and size > 0 else _CHUNK)
                 break
             except _STREAM_ERRORS as error:

@@ -101,6 +101,15 @@ def scope(seconds: float | None = None) -> Iterator[Deadline]:
         _current.deadline = None
 
 
+def watch_response(response: Any) -> None:
+    """Put the connection a streamed response is read from under the current deadline (for
+    bodies read in a later operation than the one that sent the request)."""
+    deadline = current()
+    connection = getattr(getattr(response, "raw", None), "_connection", None)
+    if deadline is not None and isinstance(connection, _Watched):
+        deadline.watch(connection)
+
+
 class _Watched:
     """Mixin for urllib3 connections: register with the thread's deadline and let it cut us."""
 

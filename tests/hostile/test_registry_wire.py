@@ -150,3 +150,24 @@ def test_no_credentials_on_a_cross_host_redirect(test_ca, fast, monkeypatch):
             with pytest.raises(RegistryError):
                 client.get_manifest("x/y", "v1")
     assert other.seen and all("Authorization" not in s.headers for s in other.seen)
+
+
+def test_a_layer_that_trickles_in_hits_the_deadline(fast, monkeypatch):
+    """Layers are streamed in many reads; each read is bounded, not only the request."""
+    monkeypatch.setenv("ATTEST_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("ATTEST_REGISTRY_TIMEOUT", "1.5")
+    body = b"x" * 4096
+
+    def answer(seen: Seen) -> Answer:
+        return Answer(200, {"Content-Type": "application/octet-stream"}, body, trickle=0.05,
+                      body_only=True)
+
+    with HostileServer(answer) as server:
+        client = RegistryClient(server.host)
+        started = time.monotonic()
+        with pytest.raises(RegistryError) as caught, \
+                client.open_blob("slow/img", "sha256:" + "b" * 64, len(body)) as reader:
+            while reader.read(65536):
+                pass
+        elapsed = time.monotonic() - started
+    assert server.host in caught.value.message and elapsed < 10
