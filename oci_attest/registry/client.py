@@ -68,6 +68,8 @@ _MAX_REDIRECTS = 5
 _MAX_PAGES = 100
 #: An error body is read only this far: it is for a one-line message.
 _MAX_ERROR_BODY = 64 * 1024
+#: A token service's answer is read only this far.
+_MAX_TOKEN_BYTES = 1024 * 1024
 #: What a broken body stream raises (urllib3, requests and the socket layer).
 _STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
                   TransientError)
@@ -485,26 +487,34 @@ class RegistryClient:
                     realm, allow_redirects=False,
                     data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                           "service": query["service"], "scope": scope, "client_id": "attest"},
-                    timeout=self._timeout, proxies=self._transport.proxies(realm),
+                    timeout=self._timeout, proxies=self._transport.proxies(realm), stream=True,
                 )
             else:
                 reply = self._session.get(realm + "?" + urlencode(query), headers=headers,
-                                          timeout=self._timeout,
+                                          timeout=self._timeout, stream=True,
                                           proxies=self._transport.proxies(realm))
         except requests.RequestException as error:
-            raise TransientError(f"token request: {type(error).__name__}") from None
+            raise self._transport_error(error, "token request", realm_url.netloc) from None
         if reply.status_code in _TRANSIENT_STATUS:
+            reply.close()
             raise TransientError(f"token request: HTTP {reply.status_code}",
                                  retry_after=parse_retry_after(reply.headers.get("Retry-After")))
         if reply.status_code != 200:
+            reply.close()
             raise RegistryError(
                 f"authentication to {self.registry} refused (HTTP {reply.status_code})",
                 hint="run `docker login` for this registry or check the credentials' scope",
             )
+        # A token is a few KiB; a token service that sends more is not holding one.
         try:
-            body = reply.json()
-            token = body.get("token") or body.get("access_token")
-        except ValueError:
+            raw = _read_limited(reply, _MAX_TOKEN_BYTES, f"token service of {self.registry}")
+        except InputError as error:
+            raise RegistryError(error.message) from None
+        try:
+            body = json.loads(raw)
+            token = body.get("token") or body.get("access_token") \
+                if isinstance(body, dict) else None
+        except (ValueError, RecursionError):
             token = None
         if not token:
             raise RegistryError(f"token service of {self.registry} returned no token")

@@ -171,3 +171,21 @@ def test_a_layer_that_trickles_in_hits_the_deadline(fast, monkeypatch):
                 pass
         elapsed = time.monotonic() - started
     assert server.host in caught.value.message and elapsed < 10
+
+
+def test_a_token_service_flooding_its_answer_is_refused_unread(fast):
+    """A token answer is bounded like every other body (a hostile realm cannot OOM us)."""
+    def token_service(seen: Seen) -> Answer:
+        return Answer(200, {"Content-Type": "application/json",
+                            "Content-Length": str(8 * 1024**3)}, b'{"token": "')
+
+    with HostileServer(token_service) as realm:
+        def registry(seen: Seen) -> Answer:
+            return Answer(401, {"WWW-Authenticate":
+                                f'Bearer realm="http://{realm.host}/token",service="r"'})
+
+        with HostileServer(registry) as server:
+            client = RegistryClient(server.host)
+            with pytest.raises(RegistryError) as caught:
+                client.head_manifest("x/y", "v1")
+    assert "token service" in caught.value.message and "allowed" in caught.value.message
