@@ -290,15 +290,23 @@ class RegistryClient:
                 yield
             except (AttestError, TransientError, OSError, requests.RequestException,
                     urllib3.exceptions.HTTPError):
-                if deadline.expired:
-                    raise self._deadline_error(what, deadline.seconds) from None
+                fired = deadline.fired_by()
+                if fired is not None:
+                    raise self._deadline_error(what, fired) from None
                 raise
-            if deadline.expired:
-                raise self._deadline_error(what, deadline.seconds)
+            fired = deadline.fired_by()
+            if fired is not None:
+                raise self._deadline_error(what, fired)
 
-    def _deadline_error(self, what: str, seconds: float) -> RegistryError:
+    def _deadline_error(self, what: str, fired: deadlines.Deadline) -> RegistryError:
+        if fired.job is not None:
+            return RegistryError(
+                f"{what}: {fired.job} did not finish within {fired.seconds:g}s; the registry "
+                f"{self.registry} is too slow or holds too much",
+                hint=f"{deadlines.ENV_JOB_DEADLINE}=SECONDS raises the limit")
         return RegistryError(
-            f"{what}: the registry {self.registry} did not complete it within {seconds:g}s",
+            f"{what}: the registry {self.registry} did not complete it within "
+            f"{fired.seconds:g}s",
             hint=f"the registry is too slow or stalls; {deadlines.ENV_DEADLINE}=SECONDS "
                  "raises the limit")
 
@@ -310,8 +318,9 @@ class RegistryClient:
 
     def _check_deadline(self, what: str) -> None:
         deadline = deadlines.current()
-        if deadline is not None and deadline.expired:
-            raise self._deadline_error(what, deadline.seconds)
+        fired = deadline.fired_by() if deadline is not None else None
+        if fired is not None:
+            raise self._deadline_error(what, fired)
 
     def _request(
         self,

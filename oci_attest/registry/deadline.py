@@ -5,7 +5,8 @@ one byte per second (in its headers, its TLS handshake or its body) keeps a bloc
 alive for ever. A deadline is therefore kept per operation (a manifest GET with its retries and
 its body, one page of a list, one read of a layer): when it expires, a watchdog timer shuts
 down every socket the operation has used, which wakes the blocked read at once, and the
-operation fails with one line naming the registry (exit 5).
+operation fails with one line naming the registry (exit 5). A verification as a whole (which
+may be a thousand operations on a flooded image) has a limit of its own, :func:`job`.
 
 The sockets are found through urllib3 connection classes that register themselves with the
 deadline active in their thread when they connect or send a request; :func:`install` puts them
@@ -19,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,44 +32,65 @@ from urllib3.poolmanager import PoolManager
 #: Seconds one registry operation may take in all (``ATTEST_REGISTRY_TIMEOUT``).
 DEFAULT_DEADLINE = 120.0
 ENV_DEADLINE = "ATTEST_REGISTRY_TIMEOUT"
+#: Seconds the registry reads of one verification may take in all (``ATTEST_VERIFY_TIMEOUT``).
+DEFAULT_JOB_DEADLINE = 600.0
+ENV_JOB_DEADLINE = "ATTEST_VERIFY_TIMEOUT"
 
 
-def configured_deadline() -> float:
-    """The per-operation limit from the environment, else the default; never below 0.1s."""
-    raw = os.environ.get(ENV_DEADLINE)
+def configured_deadline(name: str = ENV_DEADLINE, default: float = DEFAULT_DEADLINE) -> float:
+    """A limit from the environment, else the default; never below 0.1s."""
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_DEADLINE
+        return default
     try:
         return max(0.1, float(raw))
     except ValueError:
-        return DEFAULT_DEADLINE
+        return default
 
 
 class Deadline:
-    """One operation's time limit and the connections it has used so far."""
+    """A time limit and the connections used under it. An operation's deadline may sit inside
+    a job's (a whole verification, ``ATTEST_VERIFY_TIMEOUT``): a connection is watched by both,
+    and whichever expires first cuts it."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, job: str | None = None,
+                 parent: Deadline | None = None) -> None:
         self.seconds = seconds
+        self.job = job
+        self.parent = parent
         self.expires = time.monotonic() + seconds
-        self.expired = False
+        self._fired = False
         self._lock = threading.Lock()
-        self._connections: list[_Watched] = []
+        self._connections: weakref.WeakSet[_Watched] = weakref.WeakSet()
+
+    @property
+    def expired(self) -> bool:
+        return self.fired_by() is not None
+
+    def fired_by(self) -> Deadline | None:
+        """The deadline (this one or an enclosing one) that has expired, if any."""
+        deadline: Deadline | None = self
+        while deadline is not None:
+            if deadline._fired:
+                return deadline
+            deadline = deadline.parent
+        return None
 
     def remaining(self) -> float:
         return max(0.0, self.expires - time.monotonic())
 
     def watch(self, connection: _Watched) -> None:
         with self._lock:
-            if connection not in self._connections:
-                self._connections.append(connection)
-            expired = self.expired
-        if expired:
+            self._connections.add(connection)
+        if self.parent is not None:
+            self.parent.watch(connection)
+        if self.expired:
             connection.cut()
 
     def fire(self) -> None:
-        """Expire: wake every blocked read of this operation by shutting its socket down."""
+        """Expire: wake every blocked read under this deadline by shutting its socket down."""
         with self._lock:
-            self.expired = True
+            self._fired = True
             connections = list(self._connections)
         for connection in connections:
             connection.cut()
@@ -82,14 +105,8 @@ def current() -> Deadline | None:
 
 
 @contextlib.contextmanager
-def scope(seconds: float | None = None) -> Iterator[Deadline]:
-    """Run the block under a deadline; an enclosing one (an operation made of several
-    requests) is reused, so the limit is for the whole operation, not per request."""
-    existing = current()
-    if existing is not None:
-        yield existing
-        return
-    deadline = Deadline(seconds if seconds is not None else configured_deadline())
+def _installed(deadline: Deadline) -> Iterator[Deadline]:
+    previous = current()
     timer = threading.Timer(deadline.seconds, deadline.fire)
     timer.daemon = True
     timer.start()
@@ -98,7 +115,29 @@ def scope(seconds: float | None = None) -> Iterator[Deadline]:
         yield deadline
     finally:
         timer.cancel()
-        _current.deadline = None
+        _current.deadline = previous
+
+
+@contextlib.contextmanager
+def scope(seconds: float | None = None) -> Iterator[Deadline]:
+    """Run one registry operation under a deadline; inside an operation (one made of several
+    requests) the enclosing operation's deadline is reused, so the limit is for the whole
+    operation, not per request. Inside a job the operation gets its own, within the job's."""
+    existing = current()
+    if existing is not None and existing.job is None:
+        yield existing
+        return
+    deadline = Deadline(seconds if seconds is not None else configured_deadline(),
+                        parent=existing)
+    with _installed(deadline):
+        yield deadline
+
+
+@contextlib.contextmanager
+def job(name: str, seconds: float) -> Iterator[Deadline]:
+    """A limit on a whole job made of many operations (a verification)."""
+    with _installed(Deadline(seconds, job=name, parent=current())) as deadline:
+        yield deadline
 
 
 def watch_response(response: Any) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from oci_attest.errors import InputError
 from oci_attest.reference import ImageReference, parse_reference
+from oci_attest.registry import deadline as deadlines
 from oci_attest.registry.client import ReadBudget, RegistryClient
 from oci_attest.registry.layouts import FoundAttestation, iter_discover
 from oci_attest.verify.bundles import ArtifactDigest, EvidenceRejected, PublicKey
@@ -68,22 +69,27 @@ def verify_image(image: str, policy: Policy, *, key: PublicKey | None = None,
 
     Attestations are read and examined one at a time, and everything read from the registry
     for this verification counts against ``max_read_bytes`` (default ``ATTEST_MAX_READ_BYTES``
-    or 128 MiB): past it the verification fails (exit 3) instead of exhausting memory.
+    or 128 MiB): past it the verification fails (exit 3) instead of exhausting memory. Its
+    registry reads must end within ``ATTEST_VERIFY_TIMEOUT`` seconds (default 600; exit 5),
+    each operation also within ``ATTEST_REGISTRY_TIMEOUT``.
     """
     trust = trust or trust_for(policy)  # a bad trust root is reported before any network use
     budget = ReadBudget(max_read_bytes)
     ref = parse_reference(image)
     client = client or RegistryClient.for_reference(ref)
     previous, client.budget = client.budget, budget
+    seconds = deadlines.configured_deadline(deadlines.ENV_JOB_DEADLINE,
+                                            deadlines.DEFAULT_JOB_DEADLINE)
     try:
-        resolved = client.resolve(ref)
-        if platform:
-            resolved = resolve_platform(client, resolved, platform)
-        assert resolved.digest is not None
-        found: list[FoundAttestation] = []
-        verdict = judge(str(resolved), ArtifactDigest.parse(resolved.digest),
-                        _examined_one_by_one(iter_discover(client, resolved), found),
-                        policy, trust, key=key, now=now)
+        with deadlines.job(f"the verification of {image}", seconds):
+            resolved = client.resolve(ref)
+            if platform:
+                resolved = resolve_platform(client, resolved, platform)
+            assert resolved.digest is not None
+            found: list[FoundAttestation] = []
+            verdict = judge(str(resolved), ArtifactDigest.parse(resolved.digest),
+                            _examined_one_by_one(iter_discover(client, resolved), found),
+                            policy, trust, key=key, now=now)
     finally:
         client.budget = previous
     verdict = dataclasses.replace(verdict, discovery=_discovery_summary(found))

@@ -189,3 +189,23 @@ def test_a_token_service_flooding_its_answer_is_refused_unread(fast):
             with pytest.raises(RegistryError) as caught:
                 client.head_manifest("x/y", "v1")
     assert "token service" in caught.value.message and "allowed" in caught.value.message
+
+
+def test_a_whole_verification_has_its_own_deadline(fast, monkeypatch, tmp_path):
+    """Many operations, each within its own limit, still end at the verification's limit."""
+    monkeypatch.setenv("ATTEST_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("ATTEST_REGISTRY_TIMEOUT", "60")
+    monkeypatch.setenv("ATTEST_VERIFY_TIMEOUT", "1.5")
+    with HostileServer(_trickling) as server:
+        env = {**os.environ}
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "oci_attest", "verify", f"{server.host}/slow/img:v1",
+             "--certificate-identity", "x@example.com", "--certificate-oidc-issuer",
+             "https://issuer.example", "--offline"],
+            capture_output=True, text=True, env=env, timeout=120)
+        elapsed = time.monotonic() - started
+    assert done.returncode == 5, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("attest:")]
+    assert len(lines) == 1 and "the verification of" in lines[0] and server.host in lines[0]
+    assert "ATTEST_VERIFY_TIMEOUT" in lines[0] and elapsed < 30
