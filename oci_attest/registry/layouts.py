@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from oci_attest._internal.retry import RetryPolicy, TransientError
-from oci_attest.errors import DigestMismatch, InputError, RegistryError
+from oci_attest.errors import DigestMismatch, InputError, NotFound, RegistryError
 from oci_attest.reference import ImageReference
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.client import (
@@ -303,7 +303,7 @@ def _read_tag(client: RegistryClient, repository: str, tag: str) -> Manifest | N
     """For discovery: a tag holding something unusable is skipped with a warning."""
     try:
         return _get_optional(client, repository, tag)
-    except (InputError, DigestMismatch) as error:
+    except (InputError, DigestMismatch, NotFound) as error:
         log.warning("tag %s: %s; ignored", tag, error.message)
         return None
 
@@ -517,7 +517,7 @@ def _discover_referrers(client: RegistryClient, repository: str, digest: str,
             continue
         try:
             attestation = _referrer(client, repository, digest, descriptor, via, seen_blobs)
-        except (InputError, DigestMismatch) as error:
+        except (InputError, DigestMismatch, NotFound) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
         if attestation is not None:
@@ -618,7 +618,7 @@ def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
     entry must not hide the others."""
     try:
         return client.get_blob(repository, layer.digest, _blob_limit(layer))
-    except (InputError, DigestMismatch) as error:
+    except (InputError, DigestMismatch, NotFound) as error:
         log.warning("%s: %s; ignored", what, error.message)
         return None
 
@@ -635,7 +635,7 @@ def _discover_buildkit(client: RegistryClient, repository: str, digest: str,
         refers_to = entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_DIGEST)
         try:
             manifest = client.get_manifest(repository, entry.digest)
-        except (InputError, DigestMismatch) as error:
+        except (InputError, DigestMismatch, NotFound) as error:
             log.warning("BuildKit attestation %s: %s; ignored", entry.digest, error.message)
             continue
         for layer in _descriptors(manifest, "layers"):

@@ -19,6 +19,7 @@ from oci_attest.registry import media_types as mt
 from oci_attest.registry.client import RegistryClient
 from oci_attest.verify.policy import PolicyFlags, combine
 from tests.registry.test_client import push_artifact
+from tests.registry.test_layouts import fake_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +122,22 @@ def test_the_referrers_pager_stops_at_the_entry_cap(target, registry_proxy):
     assert via == "referrers API" and len(listed) == layouts.MAX_REFERRERS
     pages = registry_proxy.requests("GET", "/referrers/")
     assert len(pages) == 3, [e.path for e in pages]
+
+
+def test_a_dangling_referrer_entry_is_skipped_not_fatal(target, registry_proxy):
+    """Anyone who can push can list a referrer that does not exist; it must not stop the
+    verification (nor make it exit "not found") while real evidence sits next to it."""
+    client, subject = target
+    digest = subject.digest
+    assert digest is not None
+    good = layouts.attach_referrer(client, subject, fake_bundle("good"), "https://x.example/g")
+    dangling = {"mediaType": mt.OCI_MANIFEST, "digest": "sha256:" + "d" * 64, "size": 100,
+                "artifactType": mt.SIGSTORE_BUNDLE_V03}
+    index = client.get_manifest(subject.repository, layouts.fallback_tag(digest))
+    entries = [dangling, *json.loads(index.raw)["manifests"]]
+    registry_proxy.add(Fault.respond(200, json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}).encode(),
+        {"Content-Type": mt.OCI_INDEX}), rf"/manifests/{layouts.fallback_tag(digest)}$",
+        method="GET|HEAD", times=None)
+    found = layouts.discover(client, subject)
+    assert [f.descriptor.digest for f in found] == [good.digest]
