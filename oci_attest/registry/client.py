@@ -19,14 +19,12 @@ digest) and docker's SDK only talks to the engine. What this client guarantees i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlparse
 
 import requests
@@ -44,7 +42,6 @@ from oci_attest.errors import (
     AttestError,
     DigestMismatch,
     InputError,
-    LimitExceeded,
     NotFound,
     RegistryError,
 )
@@ -52,17 +49,31 @@ from oci_attest.reference import ImageReference, is_loopback_host, parse_digest
 from oci_attest.registry import deadline as deadlines
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.auth import Credentials, credentials_for
+from oci_attest.registry.blobs import BlobReader
+from oci_attest.registry.bodies import (
+    DEFAULT_READ_BUDGET,
+    ENV_READ_BUDGET,
+    ReadBudget,
+    chunks,
+    json_object,
+    next_link,
+    read_limited,
+)
+from oci_attest.registry.content import (
+    MAX_MANIFEST_BYTES,
+    MAX_SMALL_BLOB_BYTES,
+    Descriptor,
+    Manifest,
+    as_list,
+    digest_of,
+    verify_digest,
+)
 from oci_attest.registry.transport import transport_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: distribution refuses manifests above 4 MiB; so do we, before parsing a hostile one.
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-#: Attestation blobs (bundles, statements, SBOMs) we are willing to hold in memory.
-MAX_SMALL_BLOB_BYTES = 64 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_CHUNK = 1024 * 1024
 _MAX_REDIRECTS = 5
 #: Pages of a tag list or referrers list we follow before deciding the registry is looping.
 _MAX_PAGES = 100
@@ -70,158 +81,7 @@ _MAX_PAGES = 100
 _MAX_ERROR_BODY = 64 * 1024
 #: A token service's answer is read only this far.
 _MAX_TOKEN_BYTES = 1024 * 1024
-#: What a broken body stream raises (urllib3, requests and the socket layer).
-_STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
-                  TransientError)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
-#: Bytes one verification may read from registries (``ATTEST_MAX_READ_BYTES``).
-DEFAULT_READ_BUDGET = 128 * 1024 * 1024
-ENV_READ_BUDGET = "ATTEST_MAX_READ_BYTES"
-
-
-class ReadBudget:
-    """A cap on the bytes read for one job (a verification), however many attestations an
-    attacker pushed: each body read is charged as it arrives, before it is kept."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        if limit is None:
-            raw = os.environ.get(ENV_READ_BUDGET, "")
-            try:
-                limit = int(raw) if raw else DEFAULT_READ_BUDGET
-            except ValueError:
-                raise InputError(f"{ENV_READ_BUDGET}={raw[:40]!r} is not a number of bytes",
-                                 hint=f"unset it or give e.g. {DEFAULT_READ_BUDGET}") from None
-        self.limit = max(1, limit)
-        self.used = 0
-
-    def charge(self, size: int, what: str) -> None:
-        self.used += size
-        if self.used > self.limit:
-            raise LimitExceeded(
-                f"{what}: reading more than {self.limit} bytes from the registry for one "
-                "verification; the image has more (or larger) attestations than any honest "
-                "image needs",
-                hint=f"inspect its referrers; raise the cap with {ENV_READ_BUDGET} or "
-                     "--max-read-bytes if they are legitimate")
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor (the fields attest uses, plus anything else verbatim)."""
-
-    media_type: str
-    digest: str
-    size: int
-    artifact_type: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    platform: Mapping[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest,
-                                "size": self.size}
-        if self.artifact_type:
-            data["artifactType"] = self.artifact_type
-        if self.annotations:
-            data["annotations"] = dict(self.annotations)
-        if self.platform:
-            data["platform"] = dict(self.platform)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> Descriptor:
-        if not isinstance(data, dict):
-            raise InputError("descriptor is not a JSON object")
-        try:
-            media_type = data["mediaType"]
-            digest = parse_digest(str(data["digest"]))
-            size = data["size"]
-        except KeyError as error:
-            raise InputError(f"malformed descriptor: no {error}") from None
-        if not isinstance(media_type, str) or not media_type or len(media_type) > 255:
-            raise InputError(f"descriptor {digest} has a malformed mediaType")
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise InputError(f"descriptor {digest} has a size that is not an integer")
-        if size < 0:
-            raise InputError(f"descriptor {digest} has a negative size")
-        annotations = data.get("annotations") or {}
-        platform = data.get("platform")
-        if not isinstance(annotations, dict) or (platform is not None
-                                                 and not isinstance(platform, dict)):
-            raise InputError(f"descriptor {digest} has malformed annotations or platform")
-        artifact_type = data.get("artifactType")
-        if artifact_type is not None and not isinstance(artifact_type, str):
-            raise InputError(f"descriptor {digest} has a malformed artifactType")
-        return cls(
-            media_type=media_type,
-            digest=digest,
-            size=size,
-            artifact_type=str(artifact_type) if artifact_type else None,
-            annotations={str(k): str(v) for k, v in annotations.items()},
-            platform=platform,
-        )
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A manifest exactly as the registry stored it; ``digest`` is of ``raw``, verified."""
-
-    raw: bytes
-    media_type: str
-    digest: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.raw)
-        except (ValueError, RecursionError):
-            raise InputError(f"manifest {self.digest} is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InputError(f"manifest {self.digest} is not a JSON object")
-        return data
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in mt.INDEX_TYPES
-
-    def layers(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in _list(self.json.get("layers"), "layers")]
-
-    def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in _list(self.json.get("manifests"), "manifests")]
-
-    def config(self) -> Descriptor:
-        return Descriptor.from_json(self.json.get("config"))
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(f"manifest field {name!r} is not a list")
-    return value
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def verify_digest(data: bytes, digest: str, what: str) -> None:
-    """Refuse content that does not hash to the digest it was asked for by."""
-    algorithm = digest.split(":", 1)[0]
-    if algorithm not in ("sha256", "sha512"):
-        raise DigestMismatch(f"{what}: unsupported digest algorithm in {digest}")
-    actual = digest_of(data, algorithm)
-    if actual != digest:
-        raise DigestMismatch(
-            f"{what}: content hashes to {actual}, not {digest}",
-            hint="the registry or something between us served altered content; do not use it",
-        )
-
-
 class RegistryClient:
     """One registry host. Thread-compatible (one per thread), cheap to create."""
 
@@ -516,7 +376,7 @@ class RegistryClient:
             )
         # A token is a few KiB; a token service that sends more is not holding one.
         try:
-            raw = _read_limited(reply, _MAX_TOKEN_BYTES, f"token service of {self.registry}")
+            raw = read_limited(reply, _MAX_TOKEN_BYTES, f"token service of {self.registry}")
         except InputError as error:
             raise RegistryError(error.message) from None
         try:
@@ -564,7 +424,7 @@ class RegistryClient:
 
     def _read(self, response: requests.Response, limit: int, what: str) -> bytes:
         budget = self.budget
-        return _read_limited(response, limit, what,
+        return read_limited(response, limit, what,
                              None if budget is None else lambda n: budget.charge(n, what))
 
     # ---------------------------------------------------------------------------- manifests
@@ -689,7 +549,7 @@ class RegistryClient:
             status, _, link, raw = self._page(url, repository, (200, 404), what)
             if status == 404:
                 return tags
-            body = _json_object(raw, what)
+            body = json_object(raw, what)
             listed = body.get("tags") or []
             if not isinstance(listed, list):
                 raise RegistryError(f"{what}: the tag list is malformed")
@@ -709,7 +569,7 @@ class RegistryClient:
             if response.status_code != 200:
                 response.close()
                 return response.status_code, content_type, None, b""
-            link = _next_link(response)
+            link = next_link(response)
             return 200, content_type, link, self._read(response, MAX_MANIFEST_BYTES, what)
 
         return self._retrying(what, fetch)
@@ -799,7 +659,7 @@ class RegistryClient:
         start.close()
         location = self._upload_location(start.headers.get("Location"), what)
         offset = 0
-        for chunk in _chunks(read, chunk_size):
+        for chunk in chunks(read, chunk_size):
             end = offset + len(chunk) - 1
             response = self._request(
                 "PATCH", location, scope=scope, data=chunk, ok=(202,), what=what,
@@ -857,8 +717,8 @@ class RegistryClient:
                 return None
             if content_type and content_type != mt.OCI_INDEX:
                 return None
-            index = _json_object(raw, f"referrers list for {digest}")
-            for entry in _list(index.get("manifests"), "manifests"):
+            index = json_object(raw, f"referrers list for {digest}")
+            for entry in as_list(index.get("manifests"), "manifests"):
                 try:
                     descriptor = Descriptor.from_json(entry)
                 except InputError as error:
@@ -875,126 +735,6 @@ class RegistryClient:
         return found
 
 
-class BlobReader:
-    """A file-like reader that verifies the blob's digest at EOF and resumes after a reset.
-
-    A truncated or reset stream is reopened with a ``Range`` request where the registry
-    supports it, so a 1 GB layer is not re-downloaded for one hiccup. Nothing read may be
-    trusted before EOF: a consumer must read to the end (or drop what it derived) so that the
-    digest check runs.
-    """
-
-    def __init__(self, client: RegistryClient, repository: str, digest: str,
-                 size: int | None = None) -> None:
-        self._client = client
-        self._repository = repository
-        self._digest = digest
-        algorithm = digest.split(":", 1)[0]
-        self._hash = hashlib.new(algorithm)
-        self._offset = 0
-        self._response: requests.Response | None = None
-        self._stream: Any = None
-        self._resumes = 0
-        self._done = False
-        self._size = size
-
-    def _open(self) -> IO[bytes]:
-        if self._stream is None:
-            response = self._client._blob_response(self._repository, self._digest, self._offset)
-            if self._offset and response.status_code != 206:
-                # No range support: start over, skipping what we already hashed.
-                raw = response.raw
-                skip = self._offset
-                while skip:
-                    chunk = raw.read(min(skip, _CHUNK))
-                    if not chunk:
-                        raise TransientError("blob ended while skipping")
-                    skip -= len(chunk)
-            self._response = response
-            response.raw.decode_content = False
-            self._stream = response.raw
-        stream: IO[bytes] = self._stream
-        return stream
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes; each call is one registry operation under the deadline, so a
-        layer that trickles in fails instead of hanging."""
-        if self._done:
-            return b""
-        with self._client.operation(f"GET blob {self._digest}"):
-            return self._read(size)
-
-    def _read(self, size: int) -> bytes:
-        while True:
-            try:
-                stream = self._open()
-                deadlines.watch_response(self._response)
-                data = stream.read(size if size and size > 0 else _CHUNK)
-                break
-            except _STREAM_ERRORS as error:
-                self._drop()
-                self._resumes += 1
-                if self._resumes > self._client._retry.attempts:
-                    raise RegistryError(
-                        f"blob {self._digest} kept breaking while being read: "
-                        f"{type(error).__name__}") from None
-                log.warning("blob %s interrupted at %d bytes; resuming", self._digest,
-                            self._offset)
-        if not data:
-            self._finish()
-            return b""
-        if self._size is not None and self._offset + len(data) > self._size:
-            self._drop()
-            raise DigestMismatch(f"blob {self._digest} is longer than the {self._size} bytes "
-                                 "its descriptor declares",
-                                 hint="the registry served altered content; do not use it")
-        self._hash.update(data)
-        self._offset += len(data)
-        return data
-
-    def _finish(self) -> None:
-        self._drop()
-        self._done = True
-        actual = f"{self._digest.split(':', 1)[0]}:{self._hash.hexdigest()}"
-        if actual != self._digest:
-            raise DigestMismatch(f"blob {self._digest}: content hashes to {actual}",
-                                 hint="the registry served altered content; do not use it")
-
-    def _drop(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._response = None
-        self._stream = None
-
-    def close(self) -> None:
-        self._drop()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def bytes_read(self) -> int:
-        return self._offset
-
-
-def _chunks(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
-    """Fixed-size chunks from a reader that may return short reads."""
-    buffer = bytearray()
-    while True:
-        data = read(size)
-        if not data:
-            break
-        buffer += data
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
-
-
 def _pull(repository: str) -> str:
     return f"repository:{repository}:pull"
 
@@ -1004,48 +744,6 @@ def _push(repository: str, extra: str = "") -> str:
     return f"repository:{repository}:{actions}"
 
 
-def _next_link(response: requests.Response) -> str | None:
-    try:
-        link = response.links.get("next", {}).get("url")
-    except (ValueError, AttributeError):
-        return None
-    return str(link) if link else None
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise RegistryError(f"{what}: the registry's answer is not JSON") from None
-    if not isinstance(document, dict):
-        raise RegistryError(f"{what}: the registry's answer is not a JSON object")
-    return document
-
-
-def _read_limited(response: requests.Response, limit: int, what: str,
-                  charge: Callable[[int], None] | None = None) -> bytes:
-    """Read a body but refuse one that is larger than ``limit`` before buffering it all;
-    ``charge`` is told of every chunk before it is kept (and may refuse it)."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        response.close()
-        raise InputError(f"{what}: {declared} bytes is more than the {limit} allowed")
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        for chunk in response.iter_content(_CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise InputError(f"{what}: larger than the {limit} bytes allowed")
-            if charge is not None:
-                charge(len(chunk))
-            chunks.append(chunk)
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.Timeout, OSError, urllib3.exceptions.HTTPError) as error:
-        raise TransientError(f"{what}: body interrupted ({type(error).__name__})") from None
-    finally:
-        response.close()
-    data = b"".join(chunks)
-    if declared and declared.isdigit() and int(declared) != len(data):
-        raise TransientError(f"{what}: body truncated ({len(data)} of {declared} bytes)")
-    return data
+__all__ = ["DEFAULT_READ_BUDGET", "ENV_READ_BUDGET", "MAX_MANIFEST_BYTES", "MAX_SMALL_BLOB_BYTES",
+           "BlobReader", "Descriptor", "Manifest", "ReadBudget", "RegistryClient", "digest_of",
+           "verify_digest"]
