@@ -47,6 +47,7 @@ from oci_attest.errors import (
 )
 from oci_attest.reference import ImageReference, is_loopback_host, parse_digest
 from oci_attest.registry import deadline as deadlines
+from oci_attest.registry import failures
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.auth import Credentials, credentials_for
 from oci_attest.registry.blobs import BlobReader
@@ -77,8 +78,6 @@ _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_REDIRECTS = 5
 #: Pages of a tag list or referrers list we follow before deciding the registry is looping.
 _MAX_PAGES = 100
-#: An error body is read only this far: it is for a one-line message.
-_MAX_ERROR_BODY = 64 * 1024
 #: A token service's answer is read only this far.
 _MAX_TOKEN_BYTES = 1024 * 1024
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
@@ -277,39 +276,8 @@ class RegistryClient:
 
     def _transport_error(self, error: requests.RequestException, what: str,
                          host: str) -> Exception:
-        """Name the real problem: a TLS failure, a proxy, a refused connection, a timeout."""
-        text = " ".join(str(error).split())
-        if isinstance(error, requests.exceptions.SSLError):
-            lowered = text.lower()
-            detail = ("certificate verify failed" if "certificate verify failed" in lowered
-                      else "hostname mismatch" if "hostname" in lowered
-                      else "wrong version number (is it plain HTTP?)"
-                      if "wrong version number" in lowered else "handshake failed")
-            source = self._transport.ca_source
-            return RegistryError(
-                f"{what}: TLS to {host} failed: {detail}"
-                + (f" (CA from {source})" if source else ""),
-                hint="give the registry's CA with --registry-ca FILE, ATTEST_REGISTRY_CA or "
-                     f"/etc/docker/certs.d/{self.registry}/ca.crt")
-        if isinstance(error, requests.exceptions.ProxyError):
-            proxies = self._transport.proxies(self.base)
-            proxy = urlparse(proxies.get("https") or proxies.get("http") or "").netloc or "?"
-            problem = ("refused the connection (is it running?)" if "refused" in text.lower()
-                       else f"failed to connect to {host}")
-            return TransientError(
-                f"{what}: the proxy {proxy} {problem}",
-                hint="check HTTPS_PROXY / NO_PROXY and that the proxy is reachable")
-        if isinstance(error, requests.exceptions.ConnectTimeout):
-            return TransientError(f"{what}: connecting to {host} timed out",
-                                  hint="check the registry address and the network path")
-        if isinstance(error, requests.ConnectionError) and "refused" in text.lower():
-            return TransientError(f"{what}: connection to {host} refused",
-                                  hint="nothing listens there: check the registry address")
-        if isinstance(error, (requests.ConnectionError, requests.Timeout,
-                              requests.exceptions.ChunkedEncodingError,
-                              requests.exceptions.ContentDecodingError)):
-            return TransientError(f"{what}: {type(error).__name__}")
-        return RegistryError(f"{what} on {self.registry} failed: {type(error).__name__}")
+        return failures.transport_failure(error, what, host, self.registry, self._transport,
+                                          self.base)
 
     def _auth_header(self, scope: str) -> str | None:
         if scope in self._tokens:
@@ -391,36 +359,7 @@ class RegistryClient:
         return True
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
-        status = response.status_code
-        detail = ""
-        try:
-            body = response.raw.read(_MAX_ERROR_BODY, decode_content=True) \
-                if response.raw is not None else b""
-            document = json.loads(body)
-            errors = document.get("errors") if isinstance(document, dict) else None
-            if errors and isinstance(errors, list):
-                detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3]
-                                   if isinstance(e, dict))
-        except (ValueError, AttributeError, RecursionError, OSError,
-                urllib3.exceptions.HTTPError):
-            pass
-        finally:
-            response.close()
-        hint = None
-        if status in (401, 403):
-            hint = "run `docker login` for this registry or check the credentials' scope"
-        elif status == 404:
-            hint = "check the repository name, tag or digest"
-        elif status == 400 and response.url.startswith("http://"):
-            # What an HTTPS-only server answers to plain HTTP (a loopback registry with TLS).
-            hint = ("asked over plain HTTP; if the registry serves HTTPS, give its CA with "
-                    f"--registry-ca FILE or /etc/docker/certs.d/{self.registry}/ca.crt")
-        message = f"{what} on {self.registry}: HTTP {status}"
-        if detail:
-            message += f" ({' '.join(detail.split())[:300]})"
-        if status == 404:
-            raise NotFound(message, hint=hint)
-        raise RegistryError(message, hint=hint)
+        raise failures.status_failure(response, what, self.registry)
 
     def _read(self, response: requests.Response, limit: int, what: str) -> bytes:
         budget = self.budget
