@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
 Action = Literal["status", "reset", "stall", "truncate", "redirect", "respond", "delay",
-                 "gather", "pass"]
+                 "gather", "pass", "cut_answer"]
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 _CHUNK = 64 * 1024
@@ -78,6 +78,13 @@ class Fault:
         """Forward, send the full headers but only ``after_bytes`` of the body, then close.
         A response without a body (HEAD, 201 with no content) is cut inside its headers."""
         return cls("truncate", after_bytes=after_bytes)
+
+    @classmethod
+    def cut_answer(cls, missing: int = 32) -> Fault:
+        """Forward (the upstream acts on the request), send its complete status line and
+        headers, but declare ``missing`` more body bytes than are sent, then close: the
+        client sees ``IncompleteRead`` after a success status."""
+        return cls("cut_answer", after_bytes=missing)
 
     @classmethod
     def redirect(cls, base_url: str, status: int = 307) -> Fault:
@@ -306,6 +313,8 @@ class FaultProxy:
                         self._close()
                     elif fault.action == "truncate":
                         status = self._forward(body, headers, limit=fault.after_bytes)
+                    elif fault.action == "cut_answer":
+                        status = self._cut_answer(body, headers, fault.after_bytes)
                 finally:
                     proxy._log(Exchange(self.command, self.path, headers, action, status,
                                        received))
@@ -380,6 +389,21 @@ class FaultProxy:
                     self.wfile.flush()
                     self._close()
                 return response.status
+
+            def _cut_answer(self, body: bytes, headers: Mapping[str, str], missing: int) -> int:
+                response = self._upstream(body, headers)
+                data = response.read()
+                response.close()
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data) + max(1, missing)))
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+                self._close()
+                return response.status  # not reached: _close raises
 
             def _send(self, status: int, body: bytes, headers: Mapping[str, str],
                       content_type: str | None = None) -> None:

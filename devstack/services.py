@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -81,8 +82,10 @@ class Registry:
             self.process.kill()
 
 
-def start_registry(root: Path, port: int | None = None) -> Registry:
-    """Run ``docker-registry serve`` with a config of ours (no auth, deletes allowed)."""
+def start_registry(root: Path, port: int | None = None, *, tls_cert: Path | None = None,
+                   tls_key: Path | None = None, ca_file: Path | None = None) -> Registry:
+    """Run ``docker-registry serve`` with a config of ours (no auth, deletes allowed); with
+    ``tls_cert``/``tls_key`` it serves HTTPS only (``ca_file`` checks it is up)."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         raise RuntimeError("docker-registry is not installed: apt-get install docker-registry")
@@ -96,6 +99,7 @@ def start_registry(root: Path, port: int | None = None) -> Registry:
         f"  filesystem:\n    rootdirectory: {root / 'data'}\n"
         "  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
+        + (f"  tls:\n    certificate: {tls_cert}\n    key: {tls_key}\n" if tls_cert else "")
     )
     log = open(root / "registry.log", "ab")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log,
@@ -103,6 +107,11 @@ def start_registry(root: Path, port: int | None = None) -> Registry:
     host = f"127.0.0.1:{port}"
 
     def ready() -> bool:
+        if tls_cert:
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            with urllib.request.urlopen(f"https://{host}/v2/", timeout=2,
+                                        context=context) as response:
+                return bool(response.status == 200)
         with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as response:
             return bool(response.status == 200)
 

@@ -19,6 +19,7 @@ EXIT_BUILD_FAILED = 4
 EXIT_REGISTRY = 5
 EXIT_SIGNING = 6
 EXIT_SECRETS_FOUND = 7
+EXIT_NOT_FOUND = 8
 
 
 class AttestError(Exception):
@@ -73,6 +74,24 @@ class RegistryError(AttestError):
 
     exit_code = EXIT_REGISTRY
     kind = "registry error"
+
+
+class NotFound(RegistryError):
+    """The tag, digest or repository does not exist: a typo or a missing push, which retrying
+    (what a pipeline does on exit 5) will never fix."""
+
+    exit_code = EXIT_NOT_FOUND
+    kind = "not found"
+
+
+class LimitExceeded(AttestError):
+    """Content would exceed a resource limit (bytes read per verification); the registry holds
+    more than any honest image needs, so the verification fails closed rather than run out of
+    memory. Not an :class:`InputError`, so that code skipping one bad attestation does not
+    skip this."""
+
+    exit_code = EXIT_BAD_INPUT
+    kind = "limit exceeded"
 
 
 class DigestMismatch(RegistryError):

@@ -22,11 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any."""
+    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any;
+    ``hint`` what to check should it never succeed (a refused connection is not a rate
+    limit)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.hint = hint
 
 
 @dataclass(frozen=True)

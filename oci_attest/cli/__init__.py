@@ -3,7 +3,9 @@
 Commands only translate options into a library call and the result into output and an exit
 code; the work lives in the library so that CI templates, the admission webhook and tests use
 the same code paths. Every expected failure is an :class:`~oci_attest.errors.AttestError` and is
-printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks.
+printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks. The global options
+(``--debug``, ``-q``, ``--registry-ca``) are accepted after the command name too
+(``attest verify IMAGE --debug``), where people put them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import traceback
+from pathlib import Path
 
 import click
 
@@ -41,9 +44,57 @@ COMMANDS = {
 }
 
 
+#: Options of the group, movable from after the command name to before it; value: whether
+#: the option takes a value.
+_GLOBAL_OPTIONS = {"--debug": False, "-q": False, "--quiet": False, "--registry-ca": True}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the command name in front of it, so that
+    ``attest verify IMAGE --debug`` means ``attest --debug verify IMAGE``."""
+    command_at = None
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return args
+        if _GLOBAL_OPTIONS.get(arg):
+            index += 2
+            continue
+        if not arg.startswith("-"):
+            command_at = index
+            break
+        index += 1
+    if command_at is None:
+        return args
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = command_at + 1
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS:
+            takes_value = _GLOBAL_OPTIONS[name]
+            if takes_value and "=" not in arg and index + 1 < len(args):
+                hoisted += args[index:index + 2]
+                index += 2
+                continue
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return args[:command_at] + hoisted + [args[command_at]] + rest
+
+
 class _Group(click.Group):
     """Turns library errors into one line and an exit code, at the outermost layer, and loads
     each command's module only when that command runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -94,15 +145,23 @@ def _debug_enabled(ctx: click.Context) -> bool:
 @click.option("--debug", is_flag=True,
               help="Show tracebacks and attest's own debug logging (secrets stay hidden).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-def cli(debug: bool, quiet: bool) -> None:
+@click.option("--registry-ca", metavar="FILE",
+              help="Trust this CA (PEM) for registries' TLS certificates (also "
+                   "ATTEST_REGISTRY_CA; /etc/docker/certs.d/HOST/ca.crt is read per host).")
+def cli(debug: bool, quiet: bool, registry_ca: str | None) -> None:
     """Signed provenance and SBOMs for container images, and their verification.
 
-    Exit codes: 0 ok, 1 verification/policy failed, 2 usage, 3 bad input, 4 build failed,
-    5 registry error, 6 signing error, 7 secrets found, 70 internal error.
+    Exit codes: 0 ok, 1 verification/policy failed, 2 usage, 3 bad input (a missing file too),
+    4 build failed, 5 registry error (worth retrying), 6 signing error, 7 secrets found,
+    8 image/tag/digest not found, 70 internal error.
 
     The policy format: `attest help policy`; the provenance fields: `attest help buildtype`.
     """
     configure_logging(debug=debug, quiet=quiet)
+    if registry_ca is not None:
+        from oci_attest.registry.transport import set_registry_ca
+
+        set_registry_ca(Path(registry_ca))
 
 
 def main() -> None:

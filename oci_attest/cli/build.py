@@ -11,7 +11,13 @@ import click
 
 from oci_attest.build.select import backend_factory
 from oci_attest.cli.build_backend import backend_option, prepare_backend, secret_option
-from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
+from oci_attest.cli.common import (
+    EXISTING_DIR,
+    EXISTING_FILE,
+    format_option,
+    key_value_pairs,
+    progress_printer,
+)
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.pipeline import BuildOptions, Pipeline, resume_run, start_run
 from oci_attest.redact import REDACTED
@@ -31,7 +37,7 @@ from oci_attest.redact import REDACTED
 @click.option("--network", help="Network mode for RUN instructions (e.g. host).")
 @click.option("--pull", is_flag=True, help="Always pull base images (they are pinned anyway).")
 @click.option("--no-cache", is_flag=True, help="Do not use the engine's layer cache.")
-@click.option("--trust-config", type=click.Path(dir_okay=False, exists=True),
+@click.option("--trust-config", type=EXISTING_FILE,
               help="Sigstore ClientTrustConfig JSON for a private instance.")
 @click.option("--identity-token", metavar="TOKEN|@FILE",
               help="OIDC token for signing (or ATTEST_IDENTITY_TOKEN; default: ambient CI "
@@ -48,7 +54,7 @@ from oci_attest.redact import REDACTED
               help="Also redact this build arg or label (repeatable).")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="Keep every artifact here (statements, bundles, SBOM, summary.json).")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True),
+@click.option("--resume", type=EXISTING_DIR,
               help="Finish a failed run from its output directory.")
 @backend_option
 @secret_option

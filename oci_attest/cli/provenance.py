@@ -21,7 +21,13 @@ import click
 
 from oci_attest._internal import strict_json
 from oci_attest._internal.files import write_bytes_atomic
-from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
+from oci_attest.cli.common import (
+    EXISTING_DIR,
+    EXISTING_FILE,
+    format_option,
+    key_value_pairs,
+    progress_printer,
+)
 from oci_attest.collect.builder import detect_ci
 from oci_attest.collect.materials import ExternalImage, parse_dockerfile, resolve_images
 from oci_attest.collect.source import collect_source
@@ -98,20 +104,20 @@ def _buildx_provenance(document: Any) -> OtherBuilder:
 
 
 @click.command()
-@click.option("--subject", "subjects", multiple=True, type=click.Path(dir_okay=False,
-              exists=True), help="A release file the provenance is about (repeatable).")
+@click.option("--subject", "subjects", multiple=True, type=EXISTING_FILE,
+              help="A release file the provenance is about (repeatable).")
 @click.option("--image", "images", multiple=True, metavar="REF",
               help="An image built elsewhere (a tag is resolved to its digest; repeatable).")
-@click.option("--buildx-metadata", type=click.Path(dir_okay=False, exists=True),
+@click.option("--buildx-metadata", type=EXISTING_FILE,
               help="Take the images from `docker buildx build --metadata-file` output.")
 @click.option("-C", "--context", default=".", show_default=True,
-              type=click.Path(file_okay=False, exists=True),
+              type=EXISTING_DIR,
               help="Directory inside the git checkout that was built.")
-@click.option("-f", "--file", "dockerfile", type=click.Path(dir_okay=False, exists=True),
+@click.option("-f", "--file", "dockerfile", type=EXISTING_FILE,
               help="Dockerfile whose base images to record as materials.")
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V",
               help="Build args to resolve the Dockerfile's ARGs with (not recorded).")
-@click.option("--trust-config", type=click.Path(dir_okay=False, exists=True))
+@click.option("--trust-config", type=EXISTING_FILE)
 @click.option("--identity-token", metavar="TOKEN|@FILE")
 @click.option("--no-sign", is_flag=True, help="Write the statement only.")
 @click.option("--require-clean", is_flag=True, help="Refuse a dirty git working tree.")

@@ -12,7 +12,7 @@ import click
 from oci_attest._internal import strict_json
 from oci_attest._internal.files import write_bytes_atomic
 from oci_attest._internal.text import safe
-from oci_attest.cli.common import format_option, progress_printer
+from oci_attest.cli.common import EXISTING_FILE, format_option, progress_printer
 from oci_attest.errors import InputError, VerificationFailed
 from oci_attest.reference import parse_reference
 from oci_attest.registry.client import RegistryClient
@@ -24,8 +24,8 @@ MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 
 @click.command()
 @click.argument("statements", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, exists=True))
-@click.option("--trust-config", type=click.Path(dir_okay=False, exists=True),
+                type=EXISTING_FILE)
+@click.option("--trust-config", type=EXISTING_FILE,
               help="Sigstore ClientTrustConfig JSON for a private instance.")
 @click.option("--identity-token", metavar="TOKEN|@FILE",
               help="OIDC token (default: ATTEST_IDENTITY_TOKEN, ambient CI credentials, then "
@@ -77,7 +77,7 @@ def _read_limited(path: Path) -> bytes:
 
 @click.command()
 @click.argument("image")
-@click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.argument("bundles", nargs=-1, required=True, type=EXISTING_FILE)
 @click.option("--attach", "layout", type=click.Choice(["referrers", "cosign", "both"]),
               default="both", show_default=True, help="Registry layouts to write.")
 @format_option

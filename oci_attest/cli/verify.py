@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from oci_attest.cli.common import format_option, progress_printer
+from oci_attest.cli.common import EXISTING_FILE_PATH, format_option, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, InputError, UsageError
 
 if TYPE_CHECKING:  # the verifier pulls in sigstore; `attest --help` should not pay for it
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the verifier pulls in sigstore; `attest --help` should not 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+_FILE = EXISTING_FILE_PATH
 
 _OPTIONS: list[Callable[[F], F]] = [
     click.option("--policy", "policy_file", type=_FILE,
@@ -183,9 +183,13 @@ def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
               help="With --bundle: the artifact file (its sha256 is used).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image: verify this platform's manifest.")
+@click.option("--max-read-bytes", type=click.IntRange(min=1), metavar="BYTES",
+              help="Most bytes to read from the registry for this verification (default "
+                   "ATTEST_MAX_READ_BYTES or 128 MiB); past it: exit 3.")
 @verification_options
 def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
-           artifact: Path | None, platform: str | None, **params: Any) -> None:
+           artifact: Path | None, platform: str | None, max_read_bytes: int | None,
+           **params: Any) -> None:
     """Verify the signed evidence attached to IMAGE (or in --bundle files) against a policy.
 
     A tag is resolved to a digest first; every statement's subject must be that digest.
@@ -226,7 +230,8 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
     else:
         assert image is not None
         progress_printer()(f"verifying {image}")
-        result = verify_image(image, policy, key=key, platform=platform)
+        result = verify_image(image, policy, key=key, platform=platform,
+                              max_read_bytes=max_read_bytes)
         verdict = result.verdict
         progress_printer()(f"{image} resolved to {result.reference}")
     if output_format == "json":

@@ -6,20 +6,25 @@ digest) and docker's SDK only talks to the engine. What this client guarantees i
 * everything read is checked against the digest it was fetched by before anyone uses it;
 * transient failures (429 with Retry-After, 5xx, resets, stalls, truncated bodies) are retried
   with bounded backoff; persistent ones become one :class:`RegistryError` line;
-* credentials go only to the registry (and its token service), never across a redirect;
-* loopback registries are spoken to over HTTP, everything else over HTTPS, like the engine.
+* credentials go only to the registry (and its token service), never across a redirect to
+  another host or from HTTPS down to HTTP;
+* every operation has a total deadline (:mod:`.deadline`), so a trickling registry cannot hang;
+* what is read can be charged to a :class:`ReadBudget`, so a registry full of junk cannot
+  exhaust memory;
+* loopback registries are spoken to over HTTP, everything else over HTTPS, like the engine;
+  proxies and CAs come from the environment, docker's certs.d or ``--registry-ca``
+  (:mod:`.transport`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlparse
 
 import requests
@@ -33,148 +38,48 @@ from oci_attest._internal.retry import (
     parse_retry_after,
     reason,
 )
-from oci_attest.errors import DigestMismatch, InputError, RegistryError
+from oci_attest.errors import (
+    AttestError,
+    DigestMismatch,
+    InputError,
+    NotFound,
+    RegistryError,
+)
 from oci_attest.reference import ImageReference, is_loopback_host, parse_digest
+from oci_attest.registry import deadline as deadlines
+from oci_attest.registry import failures
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.auth import Credentials, credentials_for
+from oci_attest.registry.blobs import BlobReader
+from oci_attest.registry.bodies import (
+    DEFAULT_READ_BUDGET,
+    ENV_READ_BUDGET,
+    ReadBudget,
+    chunks,
+    json_object,
+    next_link,
+    read_limited,
+)
+from oci_attest.registry.content import (
+    MAX_MANIFEST_BYTES,
+    MAX_SMALL_BLOB_BYTES,
+    Descriptor,
+    Manifest,
+    digest_of,
+    verify_digest,
+)
+from oci_attest.registry.transport import transport_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: distribution refuses manifests above 4 MiB; so do we, before parsing a hostile one.
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-#: Attestation blobs (bundles, statements, SBOMs) we are willing to hold in memory.
-MAX_SMALL_BLOB_BYTES = 64 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_CHUNK = 1024 * 1024
 _MAX_REDIRECTS = 5
 #: Pages of a tag list or referrers list we follow before deciding the registry is looping.
 _MAX_PAGES = 100
-#: An error body is read only this far: it is for a one-line message.
-_MAX_ERROR_BODY = 64 * 1024
-#: What a broken body stream raises (urllib3, requests and the socket layer).
-_STREAM_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
-                  TransientError)
+#: A token service's answer is read only this far.
+_MAX_TOKEN_BYTES = 1024 * 1024
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor (the fields attest uses, plus anything else verbatim)."""
-
-    media_type: str
-    digest: str
-    size: int
-    artifact_type: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    platform: Mapping[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest,
-                                "size": self.size}
-        if self.artifact_type:
-            data["artifactType"] = self.artifact_type
-        if self.annotations:
-            data["annotations"] = dict(self.annotations)
-        if self.platform:
-            data["platform"] = dict(self.platform)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> Descriptor:
-        if not isinstance(data, dict):
-            raise InputError("descriptor is not a JSON object")
-        try:
-            media_type = data["mediaType"]
-            digest = parse_digest(str(data["digest"]))
-            size = data["size"]
-        except KeyError as error:
-            raise InputError(f"malformed descriptor: no {error}") from None
-        if not isinstance(media_type, str) or not media_type or len(media_type) > 255:
-            raise InputError(f"descriptor {digest} has a malformed mediaType")
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise InputError(f"descriptor {digest} has a size that is not an integer")
-        if size < 0:
-            raise InputError(f"descriptor {digest} has a negative size")
-        annotations = data.get("annotations") or {}
-        platform = data.get("platform")
-        if not isinstance(annotations, dict) or (platform is not None
-                                                 and not isinstance(platform, dict)):
-            raise InputError(f"descriptor {digest} has malformed annotations or platform")
-        artifact_type = data.get("artifactType")
-        if artifact_type is not None and not isinstance(artifact_type, str):
-            raise InputError(f"descriptor {digest} has a malformed artifactType")
-        return cls(
-            media_type=media_type,
-            digest=digest,
-            size=size,
-            artifact_type=str(artifact_type) if artifact_type else None,
-            annotations={str(k): str(v) for k, v in annotations.items()},
-            platform=platform,
-        )
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A manifest exactly as the registry stored it; ``digest`` is of ``raw``, verified."""
-
-    raw: bytes
-    media_type: str
-    digest: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.raw)
-        except (ValueError, RecursionError):
-            raise InputError(f"manifest {self.digest} is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InputError(f"manifest {self.digest} is not a JSON object")
-        return data
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(media_type=self.media_type, digest=self.digest, size=len(self.raw))
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in mt.INDEX_TYPES
-
-    def layers(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in _list(self.json.get("layers"), "layers")]
-
-    def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in _list(self.json.get("manifests"), "manifests")]
-
-    def config(self) -> Descriptor:
-        return Descriptor.from_json(self.json.get("config"))
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(f"manifest field {name!r} is not a list")
-    return value
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def verify_digest(data: bytes, digest: str, what: str) -> None:
-    """Refuse content that does not hash to the digest it was asked for by."""
-    algorithm = digest.split(":", 1)[0]
-    if algorithm not in ("sha256", "sha512"):
-        raise DigestMismatch(f"{what}: unsupported digest algorithm in {digest}")
-    actual = digest_of(data, algorithm)
-    if actual != digest:
-        raise DigestMismatch(
-            f"{what}: content hashes to {actual}, not {digest}",
-            hint="the registry or something between us served altered content; do not use it",
-        )
-
-
 class RegistryClient:
     """One registry host. Thread-compatible (one per thread), cheap to create."""
 
@@ -189,18 +94,25 @@ class RegistryClient:
     ) -> None:
         self.registry = registry
         api_host = "registry-1.docker.io" if registry == "docker.io" else registry
-        scheme = "http" if is_loopback_host(registry) else "https"
-        if os.environ.get("ATTEST_INSECURE_REGISTRIES"):
-            insecure = {h.strip() for h in os.environ["ATTEST_INSECURE_REGISTRIES"].split(",")}
-            if registry in insecure:
-                scheme = "http"
-        self.base = f"{scheme}://{api_host}"
+        self._transport = transport_for(registry)
+        self.base = f"{self._transport.scheme}://{api_host}"
         self._host = urlparse(self.base).netloc
         self._credentials = credentials if credentials is not None else credentials_for(registry)
         self._retry = retry or RetryPolicy.from_env()
         self._timeout = timeout or float(os.environ.get("ATTEST_HTTP_TIMEOUT", "30"))
+        self._deadline = deadlines.configured_deadline()
+        #: Charged for every body read while set (see :class:`ReadBudget`).
+        self.budget: ReadBudget | None = None
         self._session = session or requests.Session()
-        self._session.trust_env = False  # no proxies from the environment: loopback stays local
+        # Proxies and CAs are taken from the environment by .transport, explicitly: requests'
+        # own trust_env would also add .netrc credentials to requests, redirect targets included.
+        self._session.trust_env = False
+        self._session.verify = self._transport.verify
+        if self._transport.cert:
+            self._session.cert = self._transport.cert
+        adapter = deadlines.DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = (
             f"attest/{__version__} {requests.utils.default_user_agent()}")
         self._tokens: dict[str, str] = {}
@@ -212,14 +124,61 @@ class RegistryClient:
 
     # ----------------------------------------------------------------------------- requests
     def _retrying(self, what: str, func: Callable[[], T]) -> T:
-        """Retry a whole exchange whose body was cut short after the request succeeded."""
-        try:
-            return call_with_retries(what, func, self._retry)
-        except TransientError as error:
-            raise RegistryError(f"{what} on {self.registry} kept failing after "
-                                f"{self._retry.attempts} attempts: {reason(error, what)}",
-                                hint="the registry is unavailable or rate limiting; retry later"
-                                ) from None
+        """Retry a whole exchange whose body was cut short after the request succeeded; all
+        of it (retries, bodies) within one deadline."""
+        def once() -> T:
+            try:
+                return func()
+            except TransientError:
+                self._check_deadline(what)
+                raise
+
+        with self.operation(what):
+            try:
+                return call_with_retries(what, once, self._retry)
+            except TransientError as error:
+                raise self._gave_up(what, error) from None
+
+    @contextlib.contextmanager
+    def operation(self, what: str) -> Iterator[None]:
+        """One registry operation under the total deadline: on expiry, whatever the blocked
+        read raised becomes one line naming the registry (exit 5)."""
+        with deadlines.scope(self._deadline) as deadline:
+            try:
+                yield
+            except (AttestError, TransientError, OSError, requests.RequestException,
+                    urllib3.exceptions.HTTPError):
+                fired = deadline.fired_by()
+                if fired is not None:
+                    raise self._deadline_error(what, fired) from None
+                raise
+            fired = deadline.fired_by()
+            if fired is not None:
+                raise self._deadline_error(what, fired)
+
+    def _deadline_error(self, what: str, fired: deadlines.Deadline) -> RegistryError:
+        if fired.job is not None:
+            return RegistryError(
+                f"{what}: {fired.job} did not finish within {fired.seconds:g}s; the registry "
+                f"{self.registry} is too slow or holds too much",
+                hint=f"{deadlines.ENV_JOB_DEADLINE}=SECONDS raises the limit")
+        return RegistryError(
+            f"{what}: the registry {self.registry} did not complete it within "
+            f"{fired.seconds:g}s",
+            hint=f"the registry is too slow or stalls; {deadlines.ENV_DEADLINE}=SECONDS "
+                 "raises the limit")
+
+    def _gave_up(self, what: str, error: TransientError) -> RegistryError:
+        return RegistryError(f"{what} on {self.registry} kept failing after "
+                             f"{self._retry.attempts} attempts: {reason(error, what)}",
+                             hint=error.hint or "the registry is unavailable or rate limiting; "
+                                                "retry later")
+
+    def _check_deadline(self, what: str) -> None:
+        deadline = deadlines.current()
+        fired = deadline.fired_by() if deadline is not None else None
+        if fired is not None:
+            raise self._deadline_error(what, fired)
 
     def _request(
         self,
@@ -241,8 +200,13 @@ class RegistryClient:
         """
 
         def attempt() -> requests.Response:
-            response = self._send(method, path_or_url, scope=scope, headers=headers, data=data,
-                                  stream=stream, what=what)
+            self._check_deadline(what)
+            try:
+                response = self._send(method, path_or_url, scope=scope, headers=headers,
+                                      data=data, stream=stream, what=what)
+            except TransientError:
+                self._check_deadline(what)  # cut by the deadline: not worth a retry
+                raise
             if response.status_code in _TRANSIENT_STATUS:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 response.close()
@@ -250,22 +214,19 @@ class RegistryClient:
                                      retry_after=retry_after)
             return response
 
-        if not retry:
-            response = attempt()
+        with self.operation(what):
+            if not retry:
+                response = attempt()
+                if response.status_code not in ok:
+                    self._raise_for(response, what)
+                return response
+            try:
+                response = call_with_retries(what, attempt, self._retry)
+            except TransientError as error:
+                raise self._gave_up(what, error) from None
             if response.status_code not in ok:
                 self._raise_for(response, what)
             return response
-        try:
-            response = call_with_retries(what, attempt, self._retry)
-        except TransientError as error:
-            raise RegistryError(
-                f"{what} on {self.registry} kept failing after {self._retry.attempts} attempts: "
-                f"{reason(error, what)}",
-                hint="the registry is unavailable or rate limiting; retry later",
-            ) from None
-        if response.status_code not in ok:
-            self._raise_for(response, what)
-        return response
 
     def _send(
         self,
@@ -279,22 +240,27 @@ class RegistryClient:
         what: str,
     ) -> requests.Response:
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        base = urlparse(self.base)
         for _ in range(_MAX_REDIRECTS + 1):
-            same_host = urlparse(url).netloc == self._host
+            target = urlparse(url)
+            # Same host *and* no downgrade: https -> http on the same name would put the
+            # credentials on the wire in clear text.
+            same_host = target.netloc == self._host and target.scheme == base.scheme
             sent = dict(headers or {})
             if same_host:
                 auth = self._auth_header(scope)
                 if auth:
                     sent["Authorization"] = auth
+            # A write is read as a stream and never buffered here: its answer's body is not
+            # needed, and one cut short (IncompleteRead) must not fail a write that landed.
             try:
                 response = self._session.request(
-                    method, url, headers=sent, data=data, stream=stream,
+                    method, url, headers=sent, data=data, stream=stream or method != "GET",
                     timeout=(min(10.0, self._timeout), self._timeout), allow_redirects=False,
+                    proxies=self._transport.proxies(url),
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                raise TransientError(f"{what}: {type(error).__name__}") from None
             except requests.RequestException as error:
-                raise RegistryError(f"{what} on {self.registry} failed: {error}") from None
+                raise self._transport_error(error, what, target.netloc) from None
             if response.status_code == 401 and same_host and self._authenticate(response, scope):
                 response.close()
                 continue
@@ -306,6 +272,11 @@ class RegistryClient:
                 continue
             return response
         raise RegistryError(f"{what}: too many redirects from {self.registry}")
+
+    def _transport_error(self, error: requests.RequestException, what: str,
+                         host: str) -> Exception:
+        return failures.transport_failure(error, what, host, self.registry, self._transport,
+                                          self.base)
 
     def _auth_header(self, scope: str) -> str | None:
         if scope in self._tokens:
@@ -346,29 +317,40 @@ class RegistryClient:
             headers["Authorization"] = creds.basic_header() or ""
         try:
             if creds and creds.identity_token:
+                # No redirects: the body carries the refresh token, and requests would resend
+                # it to wherever a 307 points.
                 reply = self._session.post(
-                    realm,
+                    realm, allow_redirects=False,
                     data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                           "service": query["service"], "scope": scope, "client_id": "attest"},
-                    timeout=self._timeout,
+                    timeout=self._timeout, proxies=self._transport.proxies(realm), stream=True,
                 )
             else:
                 reply = self._session.get(realm + "?" + urlencode(query), headers=headers,
-                                          timeout=self._timeout)
+                                          timeout=self._timeout, stream=True,
+                                          proxies=self._transport.proxies(realm))
         except requests.RequestException as error:
-            raise TransientError(f"token request: {type(error).__name__}") from None
+            raise self._transport_error(error, "token request", realm_url.netloc) from None
         if reply.status_code in _TRANSIENT_STATUS:
+            reply.close()
             raise TransientError(f"token request: HTTP {reply.status_code}",
                                  retry_after=parse_retry_after(reply.headers.get("Retry-After")))
         if reply.status_code != 200:
+            reply.close()
             raise RegistryError(
                 f"authentication to {self.registry} refused (HTTP {reply.status_code})",
                 hint="run `docker login` for this registry or check the credentials' scope",
             )
+        # A token is a few KiB; a token service that sends more is not holding one.
         try:
-            body = reply.json()
-            token = body.get("token") or body.get("access_token")
-        except ValueError:
+            raw = read_limited(reply, _MAX_TOKEN_BYTES, f"token service of {self.registry}")
+        except InputError as error:
+            raise RegistryError(error.message) from None
+        try:
+            body = json.loads(raw)
+            token = body.get("token") or body.get("access_token") \
+                if isinstance(body, dict) else None
+        except (ValueError, RecursionError):
             token = None
         if not token:
             raise RegistryError(f"token service of {self.registry} returned no token")
@@ -376,30 +358,12 @@ class RegistryClient:
         return True
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
-        status = response.status_code
-        detail = ""
-        try:
-            body = response.raw.read(_MAX_ERROR_BODY, decode_content=True) \
-                if response.raw is not None else b""
-            document = json.loads(body)
-            errors = document.get("errors") if isinstance(document, dict) else None
-            if errors and isinstance(errors, list):
-                detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3]
-                                   if isinstance(e, dict))
-        except (ValueError, AttributeError, RecursionError, OSError,
-                urllib3.exceptions.HTTPError):
-            pass
-        finally:
-            response.close()
-        hint = None
-        if status in (401, 403):
-            hint = "run `docker login` for this registry or check the credentials' scope"
-        elif status == 404:
-            hint = "check the repository name, tag or digest"
-        message = f"{what} on {self.registry}: HTTP {status}"
-        if detail:
-            message += f" ({' '.join(detail.split())[:300]})"
-        raise RegistryError(message, hint=hint)
+        raise failures.status_failure(response, what, self.registry)
+
+    def _read(self, response: requests.Response, limit: int, what: str) -> bytes:
+        budget = self.budget
+        return read_limited(response, limit, what,
+                             None if budget is None else lambda n: budget.charge(n, what))
 
     # ---------------------------------------------------------------------------- manifests
     def get_manifest(self, repository: str, reference: str,
@@ -411,7 +375,7 @@ class RegistryClient:
             response = self._request(
                 "GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
                 headers={"Accept": ", ".join(accept)}, stream=True, what=what)
-            raw = _read_limited(response, MAX_MANIFEST_BYTES, what)
+            raw = self._read(response, MAX_MANIFEST_BYTES, what)
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             try:
                 declared = json.loads(raw).get("mediaType")
@@ -434,6 +398,11 @@ class RegistryClient:
     def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
         """The descriptor a tag or digest points at, or None when it does not exist."""
         what = f"HEAD manifest {repository}:{reference}"
+        with self.operation(what):
+            return self._head_manifest(repository, reference, what)
+
+    def _head_manifest(self, repository: str, reference: str,
+                       what: str) -> Descriptor | None:
         response = self._request(
             "HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
             headers={"Accept": ", ".join(mt.ALL_MANIFEST_TYPES)}, ok=(200, 404), what=what)
@@ -465,8 +434,8 @@ class RegistryClient:
         """
         if ref.digest:
             if self.head_manifest(ref.repository, ref.digest) is None:
-                raise RegistryError(f"{ref} does not exist in the registry",
-                                    hint="check the digest and repository")
+                raise NotFound(f"{ref} does not exist in the registry",
+                               hint="check the digest and repository")
             return ref
         return ref.with_digest(self.get_manifest(ref.repository, ref.reference).digest)
 
@@ -519,7 +488,7 @@ class RegistryClient:
             status, _, link, raw = self._page(url, repository, (200, 404), what)
             if status == 404:
                 return tags
-            body = _json_object(raw, what)
+            body = json_object(raw, what)
             listed = body.get("tags") or []
             if not isinstance(listed, list):
                 raise RegistryError(f"{what}: the tag list is malformed")
@@ -540,11 +509,11 @@ class RegistryClient:
                 response.close()
                 return response.status_code, content_type, None, b""
             try:
-                link = self._same_host(url, _next_link(response), what)
+                link = self._same_host(url, next_link(response), what)
             except RegistryError:
                 response.close()
                 raise
-            return 200, content_type, link, _read_limited(response, MAX_MANIFEST_BYTES, what)
+            return 200, content_type, link, self._read(response, MAX_MANIFEST_BYTES, what)
 
         return self._retrying(what, fetch)
 
@@ -578,7 +547,7 @@ class RegistryClient:
         def fetch() -> bytes:
             response = self._request("GET", f"/v2/{repository}/blobs/{digest}",
                                      scope=_pull(repository), stream=True, what=what)
-            data = _read_limited(response, max_bytes, what)
+            data = self._read(response, max_bytes, what)
             verify_digest(data, digest, what)
             return data
 
@@ -647,7 +616,7 @@ class RegistryClient:
         start.close()
         location = self._upload_location(start.headers.get("Location"), what)
         offset = 0
-        for chunk in _chunks(read, chunk_size):
+        for chunk in chunks(read, chunk_size):
             end = offset + len(chunk) - 1
             response = self._request(
                 "PATCH", location, scope=scope, data=chunk, ok=(202,), what=what,
@@ -688,8 +657,10 @@ class RegistryClient:
 
     # --------------------------------------------------------------------------- referrers
     def referrers(self, repository: str, digest: str,
-                  artifact_type: str | None = None) -> list[Descriptor] | None:
-        """The referrers API's answer, or None when the registry does not implement it.
+                  artifact_type: str | None = None,
+                  limit: int | None = None) -> list[Descriptor] | None:
+        """The referrers API's answer (distinct digests, at most ``limit``: no further page
+        is read once that many are listed), or None when the registry does not implement it.
 
         With ``artifact_type`` the registry is asked to filter (so other tools' referrers do
         not count against a cap) and the answer is filtered here as well: a registry may
@@ -699,9 +670,10 @@ class RegistryClient:
         if artifact_type:
             url = f"{url}?{urlencode({'artifactType': artifact_type})}"
         found: list[Descriptor] = []
+        listed: set[str] = set()
         what = f"GET referrers {digest}"
         seen: set[str] = set()
-        while url:
+        while url and (limit is None or len(found) < limit):
             if url in seen or len(seen) >= _MAX_PAGES:
                 raise RegistryError(f"{what}: the registry's pages do not end")
             seen.add(url)
@@ -714,7 +686,7 @@ class RegistryClient:
                 raise RegistryError(f"{what}: page {len(seen)} of the registry's referrers "
                                     f"list answered HTTP {status} ({content_type or 'no type'})",
                                     hint="the registry's referrers API is broken; retry later")
-            index = _json_object(raw, f"referrers list for {digest}")
+            index = json_object(raw, f"referrers list for {digest}")
             entries = index.get("manifests") or []
             if not isinstance(entries, list):
                 raise RegistryError(f"{what}: the registry's referrers list is malformed")
@@ -726,122 +698,15 @@ class RegistryClient:
                     continue
                 if artifact_type and descriptor.artifact_type not in (None, artifact_type):
                     continue
-                found.append(descriptor)
+                if descriptor.digest not in listed:
+                    listed.add(descriptor.digest)
+                    found.append(descriptor)
             url = link
+        if limit is not None and len(found) > limit:
+            log.warning("referrers of %s: more than %d listed; only the first %d are read",
+                        digest, limit, limit)
+            del found[limit:]
         return found
-
-
-class BlobReader:
-    """A file-like reader that verifies the blob's digest at EOF and resumes after a reset.
-
-    A truncated or reset stream is reopened with a ``Range`` request where the registry
-    supports it, so a 1 GB layer is not re-downloaded for one hiccup. Nothing read may be
-    trusted before EOF: a consumer must read to the end (or drop what it derived) so that the
-    digest check runs.
-    """
-
-    def __init__(self, client: RegistryClient, repository: str, digest: str,
-                 size: int | None = None) -> None:
-        self._client = client
-        self._repository = repository
-        self._digest = digest
-        algorithm = digest.split(":", 1)[0]
-        self._hash = hashlib.new(algorithm)
-        self._offset = 0
-        self._response: requests.Response | None = None
-        self._stream: Any = None
-        self._resumes = 0
-        self._done = False
-        self._size = size
-
-    def _open(self) -> IO[bytes]:
-        if self._stream is None:
-            response = self._client._blob_response(self._repository, self._digest, self._offset)
-            if self._offset and response.status_code != 206:
-                # No range support: start over, skipping what we already hashed.
-                raw = response.raw
-                skip = self._offset
-                while skip:
-                    chunk = raw.read(min(skip, _CHUNK))
-                    if not chunk:
-                        raise TransientError("blob ended while skipping")
-                    skip -= len(chunk)
-            self._response = response
-            response.raw.decode_content = False
-            self._stream = response.raw
-        stream: IO[bytes] = self._stream
-        return stream
-
-    def read(self, size: int = -1) -> bytes:
-        if self._done:
-            return b""
-        while True:
-            try:
-                stream = self._open()
-                data = stream.read(size if size and size > 0 else _CHUNK)
-                break
-            except _STREAM_ERRORS as error:
-                self._drop()
-                self._resumes += 1
-                if self._resumes > self._client._retry.attempts:
-                    raise RegistryError(
-                        f"blob {self._digest} kept breaking while being read: "
-                        f"{type(error).__name__}") from None
-                log.warning("blob %s interrupted at %d bytes; resuming", self._digest,
-                            self._offset)
-        if not data:
-            self._finish()
-            return b""
-        if self._size is not None and self._offset + len(data) > self._size:
-            self._drop()
-            raise DigestMismatch(f"blob {self._digest} is longer than the {self._size} bytes "
-                                 "its descriptor declares",
-                                 hint="the registry served altered content; do not use it")
-        self._hash.update(data)
-        self._offset += len(data)
-        return data
-
-    def _finish(self) -> None:
-        self._drop()
-        self._done = True
-        actual = f"{self._digest.split(':', 1)[0]}:{self._hash.hexdigest()}"
-        if actual != self._digest:
-            raise DigestMismatch(f"blob {self._digest}: content hashes to {actual}",
-                                 hint="the registry served altered content; do not use it")
-
-    def _drop(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._response = None
-        self._stream = None
-
-    def close(self) -> None:
-        self._drop()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def bytes_read(self) -> int:
-        return self._offset
-
-
-def _chunks(read: Callable[[int], bytes], size: int) -> Iterator[bytes]:
-    """Fixed-size chunks from a reader that may return short reads."""
-    buffer = bytearray()
-    while True:
-        data = read(size)
-        if not data:
-            break
-        buffer += data
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
 
 
 def _pull(repository: str) -> str:
@@ -853,44 +718,6 @@ def _push(repository: str, extra: str = "") -> str:
     return f"repository:{repository}:{actions}"
 
 
-def _next_link(response: requests.Response) -> str | None:
-    try:
-        link = response.links.get("next", {}).get("url")
-    except (ValueError, AttributeError):
-        return None
-    return str(link) if link else None
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise RegistryError(f"{what}: the registry's answer is not JSON") from None
-    if not isinstance(document, dict):
-        raise RegistryError(f"{what}: the registry's answer is not a JSON object")
-    return document
-
-
-def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
-    """Read a body but refuse one that is larger than ``limit`` before buffering it all."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        response.close()
-        raise InputError(f"{what}: {declared} bytes is more than the {limit} allowed")
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        for chunk in response.iter_content(_CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise InputError(f"{what}: larger than the {limit} bytes allowed")
-            chunks.append(chunk)
-    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.Timeout) as error:
-        raise TransientError(f"{what}: body interrupted ({type(error).__name__})") from None
-    finally:
-        response.close()
-    data = b"".join(chunks)
-    if declared and declared.isdigit() and int(declared) != len(data):
-        raise TransientError(f"{what}: body truncated ({len(data)} of {declared} bytes)")
-    return data
+__all__ = ["DEFAULT_READ_BUDGET", "ENV_READ_BUDGET", "MAX_MANIFEST_BYTES", "MAX_SMALL_BLOB_BYTES",
+           "BlobReader", "Descriptor", "Manifest", "ReadBudget", "RegistryClient", "digest_of",
+           "verify_digest"]

@@ -32,13 +32,13 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from oci_attest._internal.retry import RetryPolicy, TransientError
-from oci_attest.errors import DigestMismatch, InputError, RegistryError
+from oci_attest.errors import DigestMismatch, InputError, NotFound, RegistryError
 from oci_attest.reference import ImageReference
 from oci_attest.registry import media_types as mt
 from oci_attest.registry.client import (
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 Layout = Literal["referrer", "cosign-att", "buildkit"]
 MAX_REFERRERS = 1000
+#: Default of :func:`attestation_limit`.
+MAX_ATTESTATION_BYTES = 16 * 1024 * 1024
+ENV_MAX_ATTESTATION = "ATTEST_MAX_ATTESTATION_BYTES"
 _LOST_UPDATE_ATTEMPTS = 10
 #: The least time a write is left to settle before it is confirmed (``ATTEST_ATTACH_SETTLE``).
 DEFAULT_SETTLE = 0.25
@@ -310,7 +313,7 @@ def _read_tag(client: RegistryClient, repository: str, tag: str) -> Manifest | N
     """For discovery: a tag holding something unusable is skipped with a warning."""
     try:
         return _get_optional(client, repository, tag)
-    except (InputError, DigestMismatch) as error:
+    except (InputError, DigestMismatch, NotFound) as error:
         log.warning("tag %s: %s; ignored", tag, error.message)
         return None
 
@@ -457,13 +460,22 @@ def cosign_layer_from_bundle(bundle_json: bytes,
 # ------------------------------------------------------------------------------- discovery
 def discover(client: RegistryClient, subject: ImageReference) -> list[FoundAttestation]:
     """Every attestation stored next to ``subject`` (which must carry a digest), all layouts."""
+    return list(iter_discover(client, subject))
+
+
+def iter_discover(client: RegistryClient, subject: ImageReference) -> Iterator[FoundAttestation]:
+    """:func:`discover`, one attestation at a time, so that a consumer that examines each as
+    it comes holds one attestation's bytes at once, not every one an attacker pushed.
+
+    Each referrer manifest, bundle and envelope is read once per digest: a thousand referrers
+    listing the same manifest, or a thousand manifests sharing one bundle blob, cost one read.
+    """
     digest = subject.pinned().split("@", 1)[1]
     repository = subject.repository
-    found: list[FoundAttestation] = []
-    found += _discover_referrers(client, repository, digest)
-    found += _discover_cosign_att(client, repository, digest)
-    found += _discover_buildkit(client, repository, digest)
-    return found
+    seen_blobs: set[str] = set()
+    yield from _discover_referrers(client, repository, digest, seen_blobs)
+    yield from _discover_cosign_att(client, repository, digest, seen_blobs)
+    yield from _discover_buildkit(client, repository, digest, seen_blobs)
 
 
 def referrer_descriptors(client: RegistryClient, repository: str, digest: str,
@@ -475,7 +487,7 @@ def referrer_descriptors(client: RegistryClient, repository: str, digest: str,
     merge them (the spec says it must; not every registry does). With ``artifact_type`` only
     referrers of that type (or of none declared) are listed, so that other tools' signatures
     and SBOMs do not use up :data:`MAX_REFERRERS`."""
-    listed = client.referrers(repository, digest, artifact_type)
+    listed = client.referrers(repository, digest, artifact_type, limit=MAX_REFERRERS)
     tagged = [d for d in _fallback_entries(client, repository, digest)
               if not artifact_type or d.artifact_type in (None, artifact_type)]
     if listed is None:
@@ -492,7 +504,10 @@ def _fallback_entries(client: RegistryClient, repository: str, digest: str) -> l
     if index.media_type != mt.OCI_INDEX:
         log.warning("tag %s is not a referrers index; ignored", fallback_tag(digest))
         return []
-    return _descriptors(index, "manifests")
+    distinct: dict[str, Descriptor] = {}
+    for descriptor in _descriptors(index, "manifests"):
+        distinct.setdefault(descriptor.digest, descriptor)
+    return list(distinct.values())
 
 
 def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
@@ -517,16 +532,15 @@ def _descriptors(manifest: Manifest, name: str) -> list[Descriptor]:
     return found
 
 
-def _discover_referrers(client: RegistryClient, repository: str,
-                        digest: str) -> list[FoundAttestation]:
-    found = []
+def _discover_referrers(client: RegistryClient, repository: str, digest: str,
+                        seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     for descriptor, via in referrer_descriptors(client, repository, digest,
                                                 mt.SIGSTORE_BUNDLE_V03):
         if descriptor.artifact_type not in (None, mt.SIGSTORE_BUNDLE_V03):
             continue
         try:
-            attestation = _referrer(client, repository, digest, descriptor, via)
-        except (InputError, DigestMismatch) as error:
+            attestation = _referrer(client, repository, digest, descriptor, via, seen_blobs)
+        except (InputError, DigestMismatch, NotFound) as error:
             log.warning("referrer %s: %s; ignored", descriptor.digest, error.message)
             continue
         except RegistryError:
@@ -534,8 +548,7 @@ def _discover_referrers(client: RegistryClient, repository: str,
                 raise
             continue
         if attestation is not None:
-            found.append(attestation)
-    return found
+            yield attestation
 
 
 def listed_but_gone(client: RegistryClient, repository: str, descriptor: Descriptor,
@@ -552,7 +565,8 @@ def listed_but_gone(client: RegistryClient, repository: str, descriptor: Descrip
 
 
 def _referrer(client: RegistryClient, repository: str, digest: str,
-              descriptor: Descriptor, via: str) -> FoundAttestation | None:
+              descriptor: Descriptor, via: str,
+              seen_blobs: set[str] | None = None) -> FoundAttestation | None:
     """One referrer, checked to be a bundle about ``digest``; None when it is something else."""
     manifest = client.get_manifest(repository, descriptor.digest)
     document = manifest.json
@@ -569,6 +583,12 @@ def _referrer(client: RegistryClient, repository: str, digest: str,
     if len(layers) != 1:
         log.warning("referrer %s has %d bundle layers; ignored", descriptor.digest, len(layers))
         return None
+    if seen_blobs is not None:
+        if layers[0].digest in seen_blobs:
+            log.info("referrer %s: bundle %s already examined", descriptor.digest,
+                     layers[0].digest)
+            return None
+        seen_blobs.add(layers[0].digest)
     raw_annotations = document.get("annotations")
     annotations = {str(k): str(v) for k, v in raw_annotations.items()} \
         if isinstance(raw_annotations, dict) else {}
@@ -585,25 +605,42 @@ def _referrer(client: RegistryClient, repository: str, digest: str,
     )
 
 
+def attestation_limit() -> int:
+    """The largest bundle, envelope or statement examined (``ATTEST_MAX_ATTESTATION_BYTES``).
+
+    Verifying a bundle holds several copies of it (JSON text, parsed document, decoded
+    payload), about five times its size: 16 MiB keeps one verification under 200 MB while
+    leaving room for the SBOM of a large image."""
+    raw = os.environ.get(ENV_MAX_ATTESTATION, "")
+    try:
+        return max(1, min(int(raw), MAX_SMALL_BLOB_BYTES)) if raw else MAX_ATTESTATION_BYTES
+    except ValueError:
+        raise InputError(f"{ENV_MAX_ATTESTATION}={raw[:40]!r} is not a number of bytes") from None
+
+
 def _blob_limit(descriptor: Descriptor) -> int:
-    """Read no more than the descriptor declares (and never more than a small blob may be)."""
-    return min(descriptor.size, MAX_SMALL_BLOB_BYTES)
+    """Read no more than the descriptor declares, and never more than an attestation may be."""
+    limit = attestation_limit()
+    if descriptor.size > limit:
+        raise InputError(f"{descriptor.size} bytes is larger than the {limit} bytes an "
+                         f"attestation may have ({ENV_MAX_ATTESTATION})")
+    return descriptor.size
 
 
-def _discover_cosign_att(client: RegistryClient, repository: str,
-                         digest: str) -> list[FoundAttestation]:
+def _discover_cosign_att(client: RegistryClient, repository: str, digest: str,
+                         seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     tag = cosign_att_tag(digest)
     manifest = _read_tag(client, repository, tag)
     if manifest is None:
-        return []
-    found = []
+        return
     for layer in _descriptors(manifest, "layers"):
-        if layer.media_type != mt.DSSE_ENVELOPE:
+        if layer.media_type != mt.DSSE_ENVELOPE or layer.digest in seen_blobs:
             continue
+        seen_blobs.add(layer.digest)
         envelope = _fetch_blob(client, repository, layer, f"{tag} layer {layer.digest}")
         if envelope is None:
             continue
-        found.append(FoundAttestation(
+        yield FoundAttestation(
             layout="cosign-att",
             location=f"{tag} layer {layer.digest}",
             descriptor=layer,
@@ -612,8 +649,7 @@ def _discover_cosign_att(client: RegistryClient, repository: str,
             annotations=dict(layer.annotations),
             manifest=manifest,
             refers_to=digest,
-        ))
-    return found
+        )
 
 
 def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
@@ -622,35 +658,35 @@ def _fetch_blob(client: RegistryClient, repository: str, layer: Descriptor,
     entry must not hide the others."""
     try:
         return client.get_blob(repository, layer.digest, _blob_limit(layer))
-    except (InputError, DigestMismatch) as error:
+    except (InputError, DigestMismatch, NotFound) as error:
         log.warning("%s: %s; ignored", what, error.message)
         return None
 
 
-def _discover_buildkit(client: RegistryClient, repository: str,
-                       digest: str) -> list[FoundAttestation]:
+def _discover_buildkit(client: RegistryClient, repository: str, digest: str,
+                       seen_blobs: set[str]) -> Iterator[FoundAttestation]:
     """BuildKit puts attestations in the index; look in ``digest`` if it is one."""
     top = client.get_manifest(repository, digest)
     if not top.is_index:
-        return []
-    found = []
+        return
     for entry in _descriptors(top, "manifests"):
         if entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_TYPE) != "attestation-manifest":
             continue
         refers_to = entry.annotations.get(mt.ANNOTATION_BUILDKIT_REF_DIGEST)
         try:
             manifest = client.get_manifest(repository, entry.digest)
-        except (InputError, DigestMismatch) as error:
+        except (InputError, DigestMismatch, NotFound) as error:
             log.warning("BuildKit attestation %s: %s; ignored", entry.digest, error.message)
             continue
         for layer in _descriptors(manifest, "layers"):
-            if layer.media_type != mt.IN_TOTO:
+            if layer.media_type != mt.IN_TOTO or layer.digest in seen_blobs:
                 continue
+            seen_blobs.add(layer.digest)
             statement = _fetch_blob(client, repository, layer,
                                     f"BuildKit attestation layer {layer.digest}")
             if statement is None:
                 continue
-            found.append(FoundAttestation(
+            yield FoundAttestation(
                 layout="buildkit",
                 location=f"BuildKit attestation {entry.digest} layer {layer.digest}",
                 descriptor=layer,
@@ -659,5 +695,4 @@ def _discover_buildkit(client: RegistryClient, repository: str,
                 annotations=dict(layer.annotations),
                 manifest=manifest,
                 refers_to=refers_to,
-            ))
-    return found
+            )

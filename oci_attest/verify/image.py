@@ -7,15 +7,18 @@ image that is judged for the one that is copied.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from oci_attest.errors import InputError
 from oci_attest.reference import ImageReference, parse_reference
-from oci_attest.registry.client import RegistryClient
-from oci_attest.registry.layouts import FoundAttestation, discover
+from oci_attest.registry import deadline as deadlines
+from oci_attest.registry.client import ReadBudget, RegistryClient
+from oci_attest.registry.layouts import FoundAttestation, iter_discover
 from oci_attest.verify.bundles import ArtifactDigest, EvidenceRejected, PublicKey
 from oci_attest.verify.judge import Evidence, judge
 from oci_attest.verify.policy import Policy
@@ -25,7 +28,8 @@ from oci_attest.verify.trust import TrustMaterial, load_trust
 
 @dataclass(frozen=True)
 class ImageVerification:
-    """The verdict plus what promotion needs: the digest-pinned reference and the client."""
+    """The verdict plus what promotion needs: the digest-pinned reference and the client.
+    ``found`` lists what was discovered without its bytes (those are dropped once judged)."""
 
     reference: ImageReference
     verdict: Verdict
@@ -59,26 +63,56 @@ def resolve_platform(client: RegistryClient, ref: ImageReference,
 def verify_image(image: str, policy: Policy, *, key: PublicKey | None = None,
                  platform: str | None = None, now: datetime | None = None,
                  trust: TrustMaterial | None = None,
-                 client: RegistryClient | None = None) -> ImageVerification:
-    """Resolve, discover, judge. Registry failures raise (exit 5); a failed policy does not."""
+                 client: RegistryClient | None = None,
+                 max_read_bytes: int | None = None) -> ImageVerification:
+    """Resolve, discover, judge. Registry failures raise (exit 5); a failed policy does not.
+
+    Attestations are read and examined one at a time, and everything read from the registry
+    for this verification counts against ``max_read_bytes`` (default ``ATTEST_MAX_READ_BYTES``
+    or 128 MiB): past it the verification fails (exit 3) instead of exhausting memory. Its
+    registry reads must end within ``ATTEST_VERIFY_TIMEOUT`` seconds (default 600; exit 5),
+    each operation also within ``ATTEST_REGISTRY_TIMEOUT``.
+    """
     trust = trust or trust_for(policy)  # a bad trust root is reported before any network use
+    budget = ReadBudget(max_read_bytes)
     ref = parse_reference(image)
     client = client or RegistryClient.for_reference(ref)
-    resolved = client.resolve(ref)
-    if platform:
-        resolved = resolve_platform(client, resolved, platform)
-    assert resolved.digest is not None
-    found = tuple(discover(client, resolved))
-    items = [evidence_from_found(f) for f in found]
+    previous, client.budget = client.budget, budget
+    seconds = deadlines.configured_deadline(deadlines.ENV_JOB_DEADLINE,
+                                            deadlines.DEFAULT_JOB_DEADLINE)
+    try:
+        with deadlines.job(f"the verification of {image}", seconds):
+            resolved = client.resolve(ref)
+            if platform:
+                resolved = resolve_platform(client, resolved, platform)
+            assert resolved.digest is not None
+            found: list[FoundAttestation] = []
+            verdict = judge(str(resolved), ArtifactDigest.parse(resolved.digest),
+                            _examined_one_by_one(iter_discover(client, resolved), found),
+                            policy, trust, key=key, now=now)
+    finally:
+        client.budget = previous
+    verdict = dataclasses.replace(verdict, discovery=_discovery_summary(found))
+    return ImageVerification(reference=resolved, verdict=verdict, found=tuple(found),
+                             client=client)
+
+
+def _examined_one_by_one(discovered: Iterator[FoundAttestation],
+                         found: list[FoundAttestation]) -> Iterator[Evidence]:
+    """Hand each attestation to the judge as it is read, keeping only a byte-less record."""
+    for item in discovered:
+        found.append(dataclasses.replace(item, bundle=None, envelope=None, statement=None,
+                                         manifest=None))
+        yield evidence_from_found(item)
+
+
+def _discovery_summary(found: list[FoundAttestation]) -> tuple[str, ...]:
     counts = Counter(f.layout for f in found)
     routes = sorted({f.via for f in found if f.layout == "referrer" and f.via})
-    discovery = [f"{counts.get('referrer', 0)} bundle referrers"
-                 f" (via {' and '.join(routes) if routes else 'referrers API or fallback tag'})",
-                 f"{counts.get('cosign-att', 0)} cosign .att layers",
-                 f"{counts.get('buildkit', 0)} BuildKit in-index statements"]
-    verdict = judge(str(resolved), ArtifactDigest.parse(resolved.digest), items, policy, trust,
-                    key=key, now=now, discovery=discovery)
-    return ImageVerification(reference=resolved, verdict=verdict, found=found, client=client)
+    return (f"{counts.get('referrer', 0)} bundle referrers"
+            f" (via {' and '.join(routes) if routes else 'referrers API or fallback tag'})",
+            f"{counts.get('cosign-att', 0)} cosign .att layers",
+            f"{counts.get('buildkit', 0)} BuildKit in-index statements")
 
 
 def evidence_from_found(found: FoundAttestation) -> Evidence:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -122,10 +122,11 @@ def examine(item: Evidence, target: ArtifactDigest, policy: Policy, trust: Trust
     return examined
 
 
-def judge(target_name: str, target: ArtifactDigest, items: Sequence[Evidence], policy: Policy,
+def judge(target_name: str, target: ArtifactDigest, items: Iterable[Evidence], policy: Policy,
           trust: TrustMaterial, *, key: PublicKey | None = None, now: datetime | None = None,
           discovery: Sequence[str] = ()) -> Verdict:
-    """Examine ``items`` and run every check the policy configures."""
+    """Examine ``items`` and run every check the policy configures. ``items`` may be lazy:
+    each is examined and dropped before the next is read."""
     now = now or datetime.now(UTC)
     examined = [examine(item, target, policy, trust, key=key) for item in items]
     checks: list[CheckResult] = [

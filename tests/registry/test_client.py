@@ -52,7 +52,7 @@ def test_missing_things_are_registry_errors_with_hints(registry):
     client = RegistryClient(registry.host)
     with pytest.raises(RegistryError) as caught:
         client.resolve(parse_reference(f"{registry.host}/t/absent:nope"))
-    assert caught.value.exit_code == 5 and caught.value.hint
+    assert caught.value.exit_code == 8 and caught.value.hint  # not 5: retrying will not help
     assert client.head_manifest("t/absent", "nope") is None
 
 
