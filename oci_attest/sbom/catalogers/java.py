@@ -2,9 +2,13 @@
 
 Read with :mod:`zipfile`, which needs random access: from a plain layer tar the archive is a
 view of the file in place; from a compressed layer it is spooled (in memory up to 32 MB, on
-disk beyond). Every ``META-INF/maven/<group>/<artifact>/pom.properties`` is a package; an
-archive without one is named from ``META-INF/MANIFEST.MF`` (``Implementation-*`` or
-``Bundle-*`` headers) and its file name. Nested archives (Spring Boot's ``BOOT-INF/lib``, a
+disk beyond). Every ``META-INF/maven/<group>/<artifact>/pom.properties`` is a package (also
+under Spring Boot's ``BOOT-INF/classes/`` and a WAR's ``WEB-INF/classes/``, where the
+application's own coordinates are), with the licenses its ``pom.xml`` declares (read with
+defusedxml: a hostile pom must not expand entities). An archive without one is named from its
+file name and ``META-INF/MANIFEST.MF``; a human ``Implementation-Title`` ("Java Runtime
+Environment") is never made into a Maven name or group, which a matcher would take at its word.
+Nested archives (Spring Boot's ``BOOT-INF/lib``, a
 WAR's ``WEB-INF/lib``) are opened from memory when small and from a temporary file otherwise.
 """
 
@@ -34,8 +38,11 @@ _MAX_ARCHIVE = 4 * 1024 * 1024 * 1024
 _MAX_NESTED_IN_MEMORY = 32 * 1024 * 1024
 _MAX_DEPTH = 4
 _MAX_META = 1024 * 1024
-_POM = re.compile(r"^META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
-_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[\w.+-]*)$")
+_POM = re.compile(
+    r"^(?:(?:BOOT|WEB)-INF/classes/)?META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
+# Debian's file names carry Debian versions (jsr305-0.1~+svn49.jar): anything after "-<digit>".
+_NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^/\s]*)$")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -98,7 +105,9 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
         return
     with archive:
         names = archive.namelist()
+        members = set(names)
         found_pom = False
+        own = len(packages)
         manifest: dict[str, str] = {}
         for entry in names:
             match = _POM.match(entry)
@@ -108,7 +117,11 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
                 artifact = properties.get("artifactId") or match.group(2)
                 version = properties.get("version", "")
                 if version:
-                    packages.append(_maven(group, artifact, version, location, layer))
+                    found = _maven(group, artifact, version, location, layer)
+                    pom = entry[:-len("pom.properties")] + "pom.xml"
+                    if pom in members:
+                        found.licenses = pom_licenses(_member_text(archive, pom))
+                    packages.append(found)
                     found_pom = True
             elif entry == "META-INF/MANIFEST.MF":
                 manifest = parse_manifest(_member_text(archive, entry))
@@ -117,7 +130,10 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
             if package is not None:
                 packages.append(package)
         license_name = manifest.get("Bundle-License", "").split(";")[0].split(",")[0].strip()
-        if license_name and packages and not packages[-1].licenses and len(license_name) < 100:
+        # The manifest speaks for this archive's one package: never for the enclosing archive's
+        # (when this one yielded none) nor for one of several (shaded) poms.
+        if license_name and len(packages) == own + 1 and not packages[-1].licenses \
+                and len(license_name) < 100:
             packages[-1].licenses = [licenses.normalize(license_name)]
         if depth >= _MAX_DEPTH:
             return
@@ -152,23 +168,57 @@ def _member_text(archive: zipfile.ZipFile, name: str) -> str:
         return ""
 
 
+def pom_licenses(text: str) -> list[str]:
+    """``project/licenses/license/name`` (or its ``url`` when unnamed) from a ``pom.xml``."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        root = fromstring(text)
+    except (ParseError, DefusedXmlException, ValueError):
+        return []
+    found: list[str] = []
+    for element in root.iter():
+        if not element.tag.endswith("}license") and element.tag != "license":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element}
+        value = fields.get("name") or fields.get("url") or ""
+        if value and len(value) <= 200:
+            normalized = licenses.normalize(value)
+            if normalized not in found:
+                found.append(normalized)
+    return found
+
+
 def _from_manifest(manifest: dict[str, str], filename: str, location: str,
                    layer: int) -> Package | None:
     stem = filename.rsplit(".", 1)[0]
     match = _NAME_VERSION.match(stem)
-    name = manifest.get("Implementation-Title") or manifest.get("Bundle-SymbolicName", "")
-    name = name.split(";")[0].strip()
-    version = manifest.get("Implementation-Version") or manifest.get("Bundle-Version", "")
+    # Only machine names become coordinates: the file name, or an identifier-shaped symbolic
+    # name; a title with spaces is prose.
+    symbolic = manifest.get("Bundle-SymbolicName", "").split(";")[0].strip()
+    title = manifest.get("Implementation-Title", "").strip()
     if match:
-        name = match.group("name") if not name or " " in name else name
-        version = version or match.group("version")
-    if not name:
+        name = match.group("name")
+    elif _IDENTIFIER.match(title):
+        name = title
+    elif _IDENTIFIER.match(symbolic):
+        name = symbolic
+    else:
         name = stem
-    if not version:
+    version = manifest.get("Implementation-Version") or manifest.get("Bundle-Version", "")
+    version = version.strip() or (match.group("version") if match else "")
+    if not version or not name:
         return None
-    group = manifest.get("Implementation-Vendor-Id") or ""
-    if not group and "." in name and " " not in name:
+    group = manifest.get("Implementation-Vendor-Id", "").strip()
+    if not _IDENTIFIER.match(group):
+        group = ""
+    if not group and "." in name:
         group = name.rsplit(".", 1)[0]
+    if not group and _IDENTIFIER.match(symbolic) and symbolic.endswith("." + name):
+        group = symbolic.rsplit(".", 1)[0]
     artifact = name.rsplit(".", 1)[-1] if group and name.startswith(group + ".") else name
     return _maven(group or artifact, artifact, version, location, layer)
 
