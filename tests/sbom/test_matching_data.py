@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -20,7 +21,7 @@ from oci_attest.sbom import scan_image
 from oci_attest.sbom.catalogers.java import pom_licenses
 from oci_attest.sbom.catalogers.npm import pnpm_key
 from oci_attest.sbom.model import Package, ScanResult
-from tests.fixtures.sbom import scratch_image
+from tests.fixtures.sbom import SbomImage, scratch_image
 from tests.sbom.test_catalogers import APK_DB, rpm_header
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -231,3 +232,25 @@ def test_java_names_spring_boot_debian_and_pom_licenses() -> None:
 ])
 def test_hostile_pom_yields_no_licenses(hostile: str) -> None:
     assert pom_licenses(hostile) == []
+
+
+def test_every_debian_package_names_its_source_as_dpkg_does(sbom_image: SbomImage) -> None:
+    """On the suite's real Debian image: dpkg itself, run in the image, is the ground truth."""
+    listing = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "dpkg-query",
+         sbom_image.local_tag, "-W", "-f", "${Package} ${Version} ${source:Package} "
+         "${source:Version}\\n"], capture_output=True, text=True, check=True).stdout
+    expected: dict[str, str | None] = {}
+    for line in listing.splitlines():
+        name, version, source, source_version = line.split()
+        if (source, source_version) == (name, version):
+            expected[name] = None  # no Source field: the package is its own source, as in syft
+        else:
+            expected[name] = source if source_version == version else \
+                f"{source}@{source_version}"
+    result = scan_image(f"docker-archive:{sbom_image.archive}")
+    found = {p.name: p.qualifiers.get("upstream") for p in result.packages
+             if p.ecosystem == "deb"}
+    assert found == expected
+    assert found["libssl3"] == "openssl"
+    assert "upstream=glibc" in only(result, "libc6").purl(result.distro)
