@@ -208,19 +208,48 @@ def test_java_names_spring_boot_debian_and_pom_licenses() -> None:
                  "groupId=org.example\nartifactId=plain\nversion=1.0\n",
                  "lib/helper.jar": jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n"
                                                                "Bundle-License: GPL-3.0\n"})})
+    # laid out as Debian's libhamcrest-java, libjna-java and libcommons-io-java ship them
+    hamcrest = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\nBundle-SymbolicName: "
+                                            "org.hamcrest\nImplementation-Title: hamcrest\n"
+                                            "Implementation-Version: 2.2\n"})
+    jna = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\nImplementation-Title: com.sun.jna\n"
+                                       "Implementation-Version: 5.13.0 (b0)\n"
+                                       "Bundle-SymbolicName: com.sun.jna\n",
+               "META-INF/LICENSE": "SPDX-License-Identifier: Apache-2.0 OR LGPL-2.1-or-later\n\n"
+                                   "Java Native Access (JNA) is licensed under ...\n"})
+    commons_io = jar({**maven_entries("", "commons-io", "commons-io", "2.11.0", "x"),
+                      "META-INF/maven/commons-io/commons-io/pom.xml": "<project/>",
+                      "META-INF/LICENSE.txt": "\n                                 Apache License\n"
+                                              "                           Version 2.0, January 2004"
+                                              "\n                        http://www.apache.org/li"
+                                              "censes/\n\n   TERMS AND CONDITIONS FOR USE\n"})
+    own_words = jar({"META-INF/maven/org.example/own/pom.properties":
+                     "groupId=org.example\nartifactId=own\nversion=1.0\n",
+                     "META-INF/LICENSE": "Permission is granted to use this for good only.\n"})
     result = scan({"usr/lib/jvm/java-17-openjdk-amd64/lib/jrt-fs.jar": jrt_fs,
                    "usr/share/java/jsr305-0.1~+svn49.jar": jsr305,
+                   "usr/share/java/hamcrest-2.2.jar": hamcrest,
+                   "usr/share/java/jna-5.13.0.jar": jna,
+                   "usr/share/java/commons-io.jar": commons_io,
+                   "srv/own.jar": own_words,
                    "srv/app.jar": boot, "srv/plain.jar": plain})
     maven = {p.purl(None) for p in result.packages if p.ecosystem == "maven"}
     assert maven == {"pkg:maven/jrt-fs/jrt-fs@17.0.9",
                      "pkg:maven/jsr305/jsr305@0.1~%2Bsvn49",
                      "pkg:maven/com.example/demo@0.0.1-SNAPSHOT",
                      "pkg:maven/com.google.guava/guava@32.1.2-jre",
-                     "pkg:maven/org.example/plain@1.0"}
+                     "pkg:maven/org.example/plain@1.0",
+                     "pkg:maven/org.hamcrest/hamcrest@2.2",
+                     "pkg:maven/com.sun.jna/jna@5.13.0",
+                     "pkg:maven/commons-io/commons-io@2.11.0",
+                     "pkg:maven/org.example/own@1.0"}
     assert only(result, "demo").path == "/srv/app.jar"
     assert only(result, "demo").licenses == ["MIT"]
     assert only(result, "guava").licenses == ["Apache License, Version 2.0"]
     assert only(result, "plain").licenses == []
+    assert only(result, "jna").licenses == ["Apache-2.0 OR LGPL-2.1-or-later"]
+    assert only(result, "commons-io").licenses == ["Apache-2.0"]
+    assert only(result, "own").licenses == []  # prose is not guessed at
 
 
 @pytest.mark.parametrize("hostile", [

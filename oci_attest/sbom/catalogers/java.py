@@ -5,7 +5,8 @@ view of the file in place; from a compressed layer it is spooled (in memory up t
 disk beyond). Every ``META-INF/maven/<group>/<artifact>/pom.properties`` is a package (also
 under Spring Boot's ``BOOT-INF/classes/`` and a WAR's ``WEB-INF/classes/``, where the
 application's own coordinates are), with the licenses its ``pom.xml`` declares (read with
-defusedxml: a hostile pom must not expand entities). An archive without one is named from its
+defusedxml: a hostile pom must not expand entities), else the manifest's ``Bundle-License``,
+else what a bundled ``META-INF/LICENSE`` certainly states. An archive without one is named from its
 file name and ``META-INF/MANIFEST.MF``; a human ``Implementation-Title`` ("Java Runtime
 Environment") is never made into a Maven name or group, which a matcher would take at its word.
 Nested archives (Spring Boot's ``BOOT-INF/lib``, a
@@ -42,6 +43,8 @@ _POM = re.compile(
     r"^(?:(?:BOOT|WEB)-INF/classes/)?META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
 # Debian's file names carry Debian versions (jsr305-0.1~+svn49.jar): anything after "-<digit>".
 _NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^/\s]*)$")
+_LICENSE_FILES = frozenset({"META-INF/LICENSE", "META-INF/LICENSE.TXT", "META-INF/LICENSE.MD"})
+_SPDX_TAG = re.compile(r"SPDX-License-Identifier:[ \t]*([^\r\n]{1,200})")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -135,6 +138,11 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
         if license_name and len(packages) == own + 1 and not packages[-1].licenses \
                 and len(license_name) < 100:
             packages[-1].licenses = [licenses.normalize(license_name)]
+        if len(packages) == own + 1 and not packages[-1].licenses:
+            for entry in names:
+                if entry.upper() in _LICENSE_FILES:
+                    packages[-1].licenses = license_file_names(_member_text(archive, entry))
+                    break
         if depth >= _MAX_DEPTH:
             return
         for entry in names:
@@ -192,6 +200,19 @@ def pom_licenses(text: str) -> list[str]:
     return found
 
 
+def license_file_names(text: str) -> list[str]:
+    """What a bundled ``META-INF/LICENSE`` certainly says: an SPDX tag, or the Apache License
+    2.0 by its title lines (the text Apache and most Java projects ship verbatim). Any other
+    text is not guessed at."""
+    tag = _SPDX_TAG.search(text)
+    if tag:
+        return [tag.group(1).strip()]
+    head = " ".join(text[:2000].split())
+    if "Apache License Version 2.0, January 2004" in head:
+        return ["Apache-2.0"]
+    return []
+
+
 def _from_manifest(manifest: dict[str, str], filename: str, location: str,
                    layer: int) -> Package | None:
     stem = filename.rsplit(".", 1)[0]
@@ -209,7 +230,8 @@ def _from_manifest(manifest: dict[str, str], filename: str, location: str,
     else:
         name = stem
     version = manifest.get("Implementation-Version") or manifest.get("Bundle-Version", "")
-    version = version.strip() or (match.group("version") if match else "")
+    # "5.13.0 (b0)": the build note after the version is not part of it
+    version = (version.split() or [""])[0] or (match.group("version") if match else "")
     if not version or not name:
         return None
     group = manifest.get("Implementation-Vendor-Id", "").strip()
@@ -218,7 +240,9 @@ def _from_manifest(manifest: dict[str, str], filename: str, location: str,
     if not group and "." in name:
         group = name.rsplit(".", 1)[0]
     if not group and _IDENTIFIER.match(symbolic) and symbolic.endswith("." + name):
-        group = symbolic.rsplit(".", 1)[0]
+        # maven-bundle-plugin names a bundle after its group when the artifact is the group's
+        # last section (org.hamcrest:hamcrest -> org.hamcrest)
+        group = symbolic
     artifact = name.rsplit(".", 1)[-1] if group and name.startswith(group + ".") else name
     return _maven(group or artifact, artifact, version, location, layer)
 
