@@ -27,8 +27,8 @@ from tests.sbom.test_catalogers import APK_DB, rpm_header
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def scan(files: dict[str, bytes]) -> ScanResult:
-    return scan_image(f"docker-daemon:{scratch_image(files)}")
+def scan(files: dict[str, bytes], links: dict[str, str] | None = None) -> ScanResult:
+    return scan_image(f"docker-daemon:{scratch_image(files, links=links)}")
 
 
 def only(result: ScanResult, name: str, path_part: str = "") -> Package:
@@ -283,3 +283,36 @@ def test_every_debian_package_names_its_source_as_dpkg_does(sbom_image: SbomImag
     assert found == expected
     assert found["libssl3"] == "openssl"
     assert "upstream=glibc" in only(result, "libc6").purl(result.distro)
+
+
+def test_debian_maven_repo_links_give_the_real_coordinates() -> None:
+    """Debian links each jar into /usr/share/maven-repo under the coordinates it stands for."""
+    asm = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\nBundle-SymbolicName: "
+                                       "org.objectweb.asm\nImplementation-Version: 9.4-SNAPSHOT\n"
+                                       "Bundle-License: BSD-3-Clause;link=https://asm.ow2.io/\n"})
+    junit = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\nImplementation-Title: JUnit\n"
+                                         "Implementation-Vendor-Id: junit\n"
+                                         "Implementation-Version: 4.13.2\n"})
+    jsr = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\n"})
+    repo = "usr/share/maven-repo"
+    up = "../../../../../../java/"
+    links = {
+        "usr/share/java/asm.jar": "asm-9.4.jar",
+        f"{repo}/org/ow2/asm/asm/9.4/asm-9.4.jar": f"{up}asm.jar",  # a chain of two links
+        f"{repo}/org/ow2/asm/asm/debian/asm-debian.jar": f"{up}asm.jar",
+        # only an alias version: nothing certain to say
+        f"{repo}/junit/junit/4.x/junit-4.x.jar": "../../../../java/junit4.jar",
+        # two different claims for one jar: left as the jar names itself
+        f"{repo}/com/google/code/findbugs/jsr305/0.1-SNAPSHOT/jsr305-0.1-SNAPSHOT.jar":
+            "../../../../../../../java/jsr305-0.1-SNAPSHOT.jar",
+        f"{repo}/org/jsr-305/jsr305/0.1-SNAPSHOT/jsr305-0.1-SNAPSHOT.jar":
+            "/usr/share/java/jsr305-0.1-SNAPSHOT.jar",
+    }
+    result = scan({"usr/share/java/asm-9.4.jar": asm, "usr/share/java/junit4.jar": junit,
+                   "usr/share/java/jsr305-0.1-SNAPSHOT.jar": jsr}, links)
+    maven = {p.purl(None): p for p in result.packages if p.ecosystem == "maven"}
+    assert set(maven) == {"pkg:maven/org.ow2.asm/asm@9.4", "pkg:maven/junit/JUnit@4.13.2",
+                          "pkg:maven/jsr305/jsr305@0.1-SNAPSHOT"}
+    asm_package = maven["pkg:maven/org.ow2.asm/asm@9.4"]
+    assert asm_package.path == "/usr/share/java/asm-9.4.jar"
+    assert asm_package.licenses == ["BSD-3-Clause"]

@@ -9,12 +9,16 @@ defusedxml: a hostile pom must not expand entities), else the manifest's ``Bundl
 else what a bundled ``META-INF/LICENSE`` certainly states. An archive without one is named from its
 file name and ``META-INF/MANIFEST.MF``; a human ``Implementation-Title`` ("Java Runtime
 Environment") is never made into a Maven name or group, which a matcher would take at its word.
+Debian links each jar into ``/usr/share/maven-repo/<group path>/<artifact>/<version>/`` under the
+coordinates it stands for; such a link (followed through ``/usr/share/java`` aliases) names a
+jar that has no ``pom.properties``, unless two links disagree.
 Nested archives (Spring Boot's ``BOOT-INF/lib``, a
 WAR's ``WEB-INF/lib``) are opened from memory when small and from a temporary file otherwise.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 import tempfile
@@ -43,6 +47,8 @@ _POM = re.compile(
     r"^(?:(?:BOOT|WEB)-INF/classes/)?META-INF/maven/([^/]+)/([^/]+)/pom\.properties$")
 # Debian's file names carry Debian versions (jsr305-0.1~+svn49.jar): anything after "-<digit>".
 _NAME_VERSION = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^/\s]*)$")
+#: Where Debian links jars (its maven-repo records their Maven coordinates).
+_DEBIAN_LINK_DIRS = ("usr/share/maven-repo/", "usr/share/java/")
 _LICENSE_FILES = frozenset({"META-INF/LICENSE", "META-INF/LICENSE.TXT", "META-INF/LICENSE.MD"})
 _SPDX_TAG = re.compile(r"SPDX-License-Identifier:[ \t]*([^\r\n]{1,200})")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -86,26 +92,79 @@ class JavaArchiveCataloger(Cataloger):
 
     def interests(self) -> Iterable[Interest]:
         yield Interest(suffixes=SUFFIXES, delivery=Delivery.RANDOM_ACCESS, max_size=_MAX_ARCHIVE)
+        yield Interest(suffixes=(".jar",), delivery=Delivery.LINK, files=False,
+                       accept=lambda path: path.startswith(_DEBIAN_LINK_DIRS))
 
     def catalog(self, file: FileInput, warn: Callable[[str], None]) -> Found | None:
+        if file.link_target is not None:
+            return Found(facts={"link": file.link_target})
         if file.stream is None:
             return None
         packages: list[Package] = []
-        _read_archive(file.stream, file.path.rsplit("/", 1)[-1], "/" + file.path, file.layer,
-                      packages, warn, 0)
-        return Found(packages=packages)
+        named = _read_archive(file.stream, file.path.rsplit("/", 1)[-1], "/" + file.path,
+                              file.layer, packages, warn, 0)
+        return Found(packages=packages, facts={"manifest-named": named is not None})
 
     def finish(self, files: list[FoundFile], context: Context) -> list[Package]:
-        return [package for item in files for package in item.found.packages]
+        links = {item.path: str(item.found.facts["link"]) for item in files
+                 if "link" in item.found.facts}
+        packages = [package for item in files for package in item.found.packages]
+        named = {item.path: item.found.packages[0] for item in files
+                 if item.found.facts.get("manifest-named") and item.found.packages}
+        candidates: dict[str, set[tuple[str, str, str]]] = {}
+        for link in links:
+            coordinates = _debian_maven_repo(link)
+            target = _resolve_link(link, links)
+            if coordinates is not None and target in named:
+                candidates.setdefault(target, set()).add(coordinates)
+        for target, found in candidates.items():
+            # Debian's maven-repo states the Maven coordinates its jar stands for; a manifest
+            # only lets the name be guessed (asm-9.4.jar says org.objectweb.asm, 9.4-SNAPSHOT).
+            # Two different claims for one jar are left alone.
+            if len(found) == 1:
+                package = named[target]
+                (group, artifact, version), = found
+                package.namespace, package.name, package.version = group, artifact, version
+                package.properties["attest:maven:group"] = group
+        return packages
+
+
+def _debian_maven_repo(path: str) -> tuple[str, str, str] | None:
+    """``usr/share/maven-repo/org/ow2/asm/asm/9.4/asm-9.4.jar`` -> (org.ow2.asm, asm, 9.4)."""
+    if not path.startswith("usr/share/maven-repo/"):
+        return None
+    parts = path.split("/")[3:]
+    if len(parts) < 4:
+        return None
+    *group, artifact, version, filename = parts
+    if version == "debian" or "x" in version.split(".") \
+            or filename != f"{artifact}-{version}.jar":
+        return None  # Debian's version aliases (debian, 4.x), or not a Maven repository layout
+    return ".".join(group), artifact, version
+
+
+def _resolve_link(path: str, links: dict[str, str]) -> str:
+    """Follow symbolic links (those seen) from ``path`` to the file, as the kernel would."""
+    for _hop in range(8):
+        target = links.get(path)
+        if target is None:
+            return path
+        base = "" if target.startswith("/") else posixpath.dirname(path)
+        path = posixpath.normpath(posixpath.join("/" + base, target)).lstrip("/")
+    return path
 
 
 def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
-                  packages: list[Package], warn: Callable[[str], None], depth: int) -> None:
+                  packages: list[Package], warn: Callable[[str], None],
+                  depth: int) -> Package | None:
+    """Append the archive's packages (nested ones after its own); returns its own package when
+    that was named from the manifest and file name rather than a ``pom.properties``."""
     try:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         warn(f"java: {location} is not a readable archive ({error}); skipped")
-        return
+        return None
+    named: Package | None = None
     with archive:
         names = archive.namelist()
         members = set(names)
@@ -132,6 +191,7 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
             package = _from_manifest(manifest, filename, location, layer)
             if package is not None:
                 packages.append(package)
+                named = package
         license_name = manifest.get("Bundle-License", "").split(";")[0].split(",")[0].strip()
         # The manifest speaks for this archive's one package: never for the enclosing archive's
         # (when this one yielded none) nor for one of several (shaded) poms.
@@ -144,7 +204,7 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
                     packages[-1].licenses = license_file_names(_member_text(archive, entry))
                     break
         if depth >= _MAX_DEPTH:
-            return
+            return named
         for entry in names:
             if not entry.lower().endswith(SUFFIXES):
                 continue
@@ -166,6 +226,7 @@ def _read_archive(stream: IO[bytes], filename: str, location: str, layer: int,
             with buffer:
                 _read_archive(buffer, entry.rsplit("/", 1)[-1], nested_location, layer, packages,
                               warn, depth + 1)
+    return named
 
 
 def _member_text(archive: zipfile.ZipFile, name: str) -> str:
