@@ -131,7 +131,8 @@ def rpm_header(**tags: object) -> bytes:
     """Encode an RPM header blob the way rpmdb.sqlite stores it (no magic)."""
     numbers = {"name": (1000, 6), "version": (1001, 6), "release": (1002, 6),
                "epoch": (1003, 4), "license": (1014, 6), "arch": (1022, 6),
-               "requirename": (1049, 8), "providename": (1047, 8), "vendor": (1011, 6)}
+               "requirename": (1049, 8), "providename": (1047, 8), "vendor": (1011, 6),
+               "sourcerpm": (1044, 6)}
     index, store = [], b""
     for key, value in tags.items():
         tag, kind = numbers[key]

@@ -62,12 +62,16 @@ class ApkCataloger(Cataloger):
             names = [licenses.normalize(part) for part in license_text.split()
                      if part.upper() not in ("AND", "OR", "WITH")] if license_text else []
             properties = {}
+            qualifiers = {"arch": arch} if arch else {}
             origin = _first(record, "o")
             if origin:
+                # Alpine's secdb is keyed by the origin (source) package, images hold its
+                # subpackages (libcrypto3 from openssl): the purl carries it as syft writes it.
                 properties["attest:apk:origin"] = origin
+                qualifiers["upstream"] = origin
             package = Package(name=name, version=version, ecosystem="apk", purl_type="apk",
                               namespace="alpine", path="/" + file.path, layer=file.layer,
-                              cataloger=self.name, qualifiers={"arch": arch} if arch else {},
+                              cataloger=self.name, qualifiers=qualifiers,
                               distro_qualified=True, licenses=[n for n in names if n],
                               publisher=_first(record, "m") or None,
                               description=_first(record, "T") or None, properties=properties)

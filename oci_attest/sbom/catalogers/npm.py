@@ -5,7 +5,10 @@ applications around them). Lockfiles (``package-lock.json``/``npm-shrinkwrap.jso
 hidden ``node_modules/.package-lock.json``, ``yarn.lock``, ``pnpm-lock.yaml``) are read for what
 they add: the packages of a project whose ``node_modules`` tree is not in the image (Yarn
 Plug'n'Play, a tree pruned away), reported with the property ``attest:npm:declared-only``.
-Where the tree is present it is the truth, and the lockfile adds nothing.
+Where the tree is present it is the truth, and the lockfile adds nothing. A lockfile counts
+only at an application root: one shipped inside an installed package (under ``node_modules``,
+or in Debian's ``/usr/share/nodejs`` and ``/usr/lib/nodejs`` trees) is that package's
+development lock, not what the image holds.
 
 Dependency edges follow Node's resolution: from a package's directory, ``node_modules/<name>``
 there and then in each ancestor directory.
@@ -32,6 +35,8 @@ from oci_attest.sbom.model import Package
 _MAX_PACKAGE_JSON = 4 * 1024 * 1024
 _MAX_LOCK = 128 * 1024 * 1024
 _NPM_LOCKS = frozenset({"package-lock.json", ".package-lock.json", "npm-shrinkwrap.json"})
+#: Where distributions install node packages (a lockfile there is a package's, not an app's).
+_SYSTEM_NODE_DIRS = re.compile(r"^/usr/(?:share|lib(?:/[^/]+)?)/nodejs(?:/|$)")
 _YARN_ENTRY = re.compile(r'^"?((?:@[^@/"\s]+/)?[^@"\s,]+)@')
 _YARN_VERSION = re.compile(r'^\s+version:?\s+"?([^"\s]+)"?\s*$')
 
@@ -162,7 +167,8 @@ class NpmCataloger(Cataloger):
             # lacks was pruned, deleted, or is an optional package for another platform. A
             # lockfile inside a tree (npm's hidden one, a published shrinkwrap) is part of it.
             project = "/" + path.rsplit("/", 1)[0]
-            if "/node_modules/" in project + "/" or project in trees:
+            if "/node_modules/" in project + "/" or project in trees \
+                    or _SYSTEM_NODE_DIRS.match(project):
                 continue
             for package in pinned:
                 if (package.name, package.version) not in seen:
@@ -262,15 +268,37 @@ def _pnpm_lock(data: bytes) -> list[tuple[str, str]]:
     packages = document.get("packages")
     if not isinstance(packages, dict):
         return found
-    for key in packages:
-        text = str(key).lstrip("/").split("(", 1)[0]
-        if "@" in text[1:]:  # v6+: name@version (a scope starts with @)
-            at = text.rfind("@")
-            name, version = text[:at], text[at + 1:]
-        elif "/" in text:  # v5: name/version
-            name, _, version = text.rpartition("/")
-        else:
-            continue
-        if name and version:
-            found.append((name, version))
+    for key, entry in packages.items():
+        pinned = pnpm_key(str(key))
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) \
+                and isinstance(entry.get("version"), str):
+            pinned = (entry["name"], entry["version"])  # a tarball or git dependency
+        if pinned is not None:
+            found.append(pinned)
     return found
+
+
+def pnpm_key(key: str) -> tuple[str, str] | None:
+    """(name, version) of a pnpm ``packages`` key, peer suffixes dropped, or None.
+
+    v5: ``/name/1.0.0_peer@2.0.0``; v6: ``/name@1.0.0(peer@2.0.0)``; v9: ``name@1.0.0``;
+    each with an optional ``@scope/`` before the name (npm names hold no ``/`` or ``@``).
+    """
+    text = key.lstrip("/").split("(", 1)[0]
+    scope = ""
+    if text.startswith("@"):
+        scope, separator, text = text.partition("/")
+        if not separator:
+            return None
+        scope += "/"
+    slash, at = text.find("/"), text.find("@")
+    if slash > 0 and (at < 0 or slash < at):  # v5
+        name, version = text[:slash], text[slash + 1:].split("_", 1)[0]
+    elif at > 0:  # v6, v9
+        name, version = text[:at], text[at + 1:]
+    else:
+        return None
+    if not name or not version or not version[0].isdigit() or "/" in version \
+            or ":" in version:
+        return None  # a path, a tarball URL, a link: not a registry version
+    return scope + name, version

@@ -175,6 +175,9 @@ def _package(values: dict[int, Any], path: str, layer: int) -> Package | None:
     source = values.get(TAG_SOURCERPM)
     if isinstance(source, str) and source:
         properties["attest:rpm:sourcerpm"] = source
+        # Advisories name the source package (openssl), images hold its binaries
+        # (openssl-libs): the purl carries the source rpm file name as syft writes it.
+        qualifiers["upstream"] = source
     package = Package(
         name=name, version=full, ecosystem="rpm", purl_type="rpm", path=path, layer=layer,
         cataloger="rpm", qualifiers=qualifiers, distro_qualified=True,
