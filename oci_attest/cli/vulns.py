@@ -165,7 +165,7 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
     from oci_attest.vulns.severity import LEVELS
     from oci_attest.vulns.vex import apply_ignores, apply_vex, load_openvex
 
-    waivers = _ignores(ignores)
+    waivers = parse_ignores(ignores)
     statements = [s for path in vex_files for s in load_openvex(path)]
     store = _store(vulndb_dir)
     store.advisories_for("PyPI", "")  # fails early, with the fix, when there is no database
@@ -199,7 +199,7 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
             click.get_current_context().exit(EXIT_POLICY_FAILED)
 
 
-def _ignores(values: tuple[str, ...]) -> dict[str, str]:
+def parse_ignores(values: tuple[str, ...]) -> dict[str, str]:
     waivers: dict[str, str] = {}
     for value in values:
         name, _, reason = value.partition("=")
