@@ -85,6 +85,7 @@ def test_backdated_scan_fails_max_age_and_findings_fail_the_threshold(scanned, s
     # A higher threshold and a longer age: the same evidence passes.
     code, report = verify(scanned.pinned, *signer.flags(), "--vuln-max-age", "60d",
                           "--vuln-fail-on", "critical")
+    assert code == 0, report
     outcome = checks(report)
     assert outcome["vulnerabilities.max-age"][0] is True
     assert outcome["vulnerabilities.fail-on"] == (
@@ -102,6 +103,7 @@ def test_newest_scan_is_judged_and_waived_findings_do_not_count(scanned, signer)
                                          COSIGN_VULN_V1)), COSIGN_VULN_V1)
     code, report = verify(scanned.pinned, *signer.flags(), "--vuln-fail-on", "low",
                           "--vuln-max-age", "1d")
+    assert code == 0, report
     outcome = checks(report)
     assert outcome["vulnerabilities.fail-on"] == (
         True, "no active finding at or above low (1 findings, 1 waived)")

@@ -181,3 +181,38 @@ def test_missing_database_is_bad_input_before_the_build(registry, tmp_path):
     assert not (out / "state.json").exists()
     usage = attest("build", root, "-t", f"{registry.host}/vulns/nodb:1", "--fail-on", "high")
     assert usage.exit_code == 2 and "add --scan-vulns" in usage.stderr
+
+
+def test_an_edited_scan_statement_is_not_signed_on_resume(docker_engine, registry, debian_base,
+                                                          vulndb, sigstore_stack,
+                                                          sigstore_trust_config, tmp_path):
+    """The vuln statement is derived again from vuln-scan.json before signing: waiving a
+    finding by editing the statement in the state directory is refused."""
+    from oci_attest.build.docker_engine import DockerEngineBackend
+    from oci_attest.pipeline import BuildOptions, Pipeline, start_run
+
+    root = project(tmp_path / "resumed", debian_base)
+    out = tmp_path / "out"
+    options = BuildOptions(context=str(root), tags=[f"{registry.host}/vulns/resumed:1"],
+                           sbom=False, trust_config=str(sigstore_trust_config), attach="none",
+                           scan_vulns=True, vulndb=str(vulndb))
+    pipeline = Pipeline(start_run(options, out), options, DockerEngineBackend)
+    for step in (pipeline._collect, pipeline._build, pipeline._check_build,
+                 pipeline._scan_vulns, pipeline._push, pipeline._describe):
+        step()
+    path = out / "vuln.intoto.json"
+    original = path.read_bytes()
+    statement = json.loads(original)
+    for finding in statement["predicate"]["scanner"]["result"]["findings"]:
+        finding["status"] = "not_affected"
+    path.write_text(json.dumps(statement))
+    token = sigstore_stack.mint_token("release-bot@attest.test")
+    refused = attest("build", "--resume", out, "--identity-token", token)
+    assert refused.exit_code == 3, refused.output
+    assert "vuln.intoto.json does not match the run's recorded facts" in refused.stderr
+    assert "derived from vuln-scan.json" in refused.stderr
+    assert not list(out.glob("*.sigstore.json"))
+    path.write_bytes(original)
+    signed = attest("build", "--resume", out, "--identity-token", token)
+    assert signed.exit_code == 0, signed.output
+    assert (out / "vuln.sigstore.json").is_file()
