@@ -49,6 +49,9 @@ def scan_step(state: RunState, options: BuildOptions, progress: Callable[[str], 
     settings = settings_of(options)
     progress("scanning the built image for known vulnerabilities")
     record = scan_built_image(f"docker-daemon:{build['imageId']}", settings, progress=progress)
+    ci = json.loads(state.read("facts.json")).get("ci") or {}
+    record["invocation"] = {"uri": str(ci.get("invocation_id") or ""),
+                            "builder.id": str(ci.get("builder_id") or "")}
     state.write_json("vuln-scan.json", record)
     summary = counts(record["findings"])
     stopping = blocking(record, settings.fail_on)

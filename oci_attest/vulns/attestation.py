@@ -131,11 +131,14 @@ def counts(findings: list[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def vuln_predicate(record: Mapping[str, Any]) -> dict[str, Any]:
-    """cosign's vuln/v1 predicate for a vuln-scan.json record (a pure function of it)."""
+    """cosign's vuln/v1 predicate for a vuln-scan.json record (a pure function of it).
+    ``invocation`` names the CI run (``uri``) and builder the build recorded, when known."""
     findings = list(record["findings"])
+    invocation = record.get("invocation") or {}
     return {
-        "invocation": {"parameters": list(record["parameters"]), "uri": "", "event_id": "",
-                       "builder.id": ""},
+        "invocation": {"parameters": list(record["parameters"]),
+                       "uri": str(invocation.get("uri", "")), "event_id": "",
+                       "builder.id": str(invocation.get("builder.id", ""))},
         "scanner": {
             "uri": SCANNER_URI,
             "version": __version__,

@@ -121,6 +121,10 @@ def test_scan_is_attached_and_verify_judges_it(docker_engine, registry, debian_b
     assert set(predicate["scanner"]) == {"uri", "version", "db", "result"}
     assert predicate["scanner"]["db"]["version"] == "2024-01-01T00:00:00Z"
     assert set(predicate["metadata"]) == {"scanStartedOn", "scanFinishedOn"}
+    assert predicate["invocation"]["builder.id"] == \
+        "https://github.com/actions/runner/github-hosted"
+    assert predicate["invocation"]["uri"].startswith("https://github.com/acme/vulns/actions/runs/")
+    assert "--scan-vulns" in predicate["invocation"]["parameters"]
     assert {f["id"] for f in predicate["scanner"]["result"]["findings"]} == {"DSA-9999-1"}
 
     flags = verify_flags(signer)
