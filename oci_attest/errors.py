@@ -20,6 +20,7 @@ EXIT_REGISTRY = 5
 EXIT_SIGNING = 6
 EXIT_SECRETS_FOUND = 7
 EXIT_NOT_FOUND = 8
+EXIT_VULNERABLE = 9
 
 
 class AttestError(Exception):
@@ -112,6 +113,14 @@ class SecretsFound(AttestError):
 
     exit_code = EXIT_SECRETS_FOUND
     kind = "secrets found"
+
+
+class VulnerabilitiesFound(AttestError):
+    """``attest build --scan-vulns --fail-on``: the built image has an active finding at or
+    above the threshold, so it is neither pushed nor signed."""
+
+    exit_code = EXIT_VULNERABLE
+    kind = "vulnerabilities found"
 
 
 def _one_line(text: str) -> str:

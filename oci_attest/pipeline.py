@@ -80,6 +80,11 @@ class BuildOptions:
     backend: str = "docker"
     #: Build secrets, id -> file path; the values are read by the backend only, never stored.
     secrets: dict[str, str] = field(default_factory=dict)
+    scan_vulns: bool = False
+    vuln_fail_on: str | None = None
+    vulndb: str | None = None
+    vex: list[str] = field(default_factory=list)
+    vuln_ignores: dict[str, str] = field(default_factory=dict)
 
     def persisted(self) -> dict[str, Any]:
         """What goes into state.json: build-arg and label values are needed to rebuild on
@@ -112,6 +117,10 @@ def validate_options(options: BuildOptions) -> None:
     if not Path(options.context).is_dir():
         raise InputError(f"build context {options.context} is not a directory",
                          hint="pass the directory holding the Dockerfile and the sources")
+    if options.scan_vulns:
+        from oci_attest.vuln_step import check_settings, settings_of
+
+        check_settings(settings_of(options))
 
 
 class Pipeline:
@@ -151,7 +160,7 @@ class Pipeline:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("collect", self._collect), ("build", self._build),
             ("check-build", self._check_build), ("secret-scan", self._scan_secrets),
-            ("push", self._push),
+            ("vuln-scan", self._scan_vulns), ("push", self._push),
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
         for name, step in steps:
             started = time.perf_counter()
@@ -325,6 +334,14 @@ class Pipeline:
                            f"{report.layers} layers, and the image config)")
         self.state.done("secret-scan", report.summary())
 
+    # ---------------------------------------------------------------------------- vuln scan
+    def _scan_vulns(self) -> None:
+        """Between build and push, on the image in the engine (see :mod:`vuln_step`)."""
+        if self.options.scan_vulns and not self.state.step("vuln-scan"):
+            from oci_attest.vuln_step import scan_step
+
+            scan_step(self.state, self.options, self._progress)
+
     # --------------------------------------------------------------------------------- push
     def _push(self) -> None:
         build = self.state.step("build")
@@ -381,6 +398,11 @@ class Pipeline:
                              make_statement(subjects, CYCLONEDX_BOM, sbom.document))
             self._progress(f"SBOM lists {sbom.component_count} components")
             written.append("sbom")
+        if self.options.scan_vulns:
+            from oci_attest.vuln_step import vuln_statement
+
+            self.state.write("vuln.intoto.json", vuln_statement(self.state, subjects))
+            written.append("vuln")
         self.state.done("describe", {"statements": written})
 
     def _provenance_predicate(self) -> dict[str, Any]:

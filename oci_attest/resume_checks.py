@@ -4,7 +4,8 @@
 statement file is what gets signed. So names must be this build's own statements, and each
 statement must say exactly what ``facts.json`` and the recorded steps derive: the subjects are
 the pushed digests, the provenance predicate is derived again and compared whole, the SBOM
-statement carries the SBOM file of the run. An edited statement is never signed.
+statement carries the SBOM file of the run, the vulnerability statement the run's
+vuln-scan.json. An edited statement is never signed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from oci_attest.errors import InputError
 from oci_attest.reference import ImageReference
 from oci_attest.state import RunState
 from oci_attest.statements import CYCLONEDX_BOM, SLSA_PROVENANCE_V1
+from oci_attest.vulns.attestation import COSIGN_VULN_V1, vuln_predicate
 
 #: The statements a build produces, in signing order: (name, predicate type).
-STATEMENTS = (("provenance", SLSA_PROVENANCE_V1), ("sbom", CYCLONEDX_BOM))
+STATEMENTS = (("provenance", SLSA_PROVENANCE_V1), ("sbom", CYCLONEDX_BOM),
+              ("vuln", COSIGN_VULN_V1))
 
 
 def statement_names(state: RunState) -> list[str]:
@@ -57,6 +60,11 @@ def check_statement(state: RunState, name: str, raw: bytes,
             derived = json.loads(json.dumps(derive_provenance()))
             if statement.get("predicate") != derived:
                 problems.append("its predicate differs from the one derived from facts.json")
+        elif name == "vuln":
+            derived = vuln_predicate(json.loads(state.read("vuln-scan.json")))
+            if statement.get("predicate") != derived:
+                problems.append("its predicate differs from the one derived from "
+                                "vuln-scan.json")
         elif statement.get("predicate") != json.loads(state.read("sbom.cdx.json")):
             problems.append("its predicate differs from sbom.cdx.json")
     if problems:

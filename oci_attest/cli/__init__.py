@@ -153,7 +153,8 @@ def cli(debug: bool, quiet: bool, registry_ca: str | None) -> None:
 
     Exit codes: 0 ok, 1 verification/policy failed, 2 usage, 3 bad input (a missing file too),
     4 build failed, 5 registry error (worth retrying), 6 signing error, 7 secrets found,
-    8 image/tag/digest not found, 70 internal error.
+    8 image/tag/digest not found, 9 vulnerabilities found (build --scan-vulns), 70 internal
+    error.
 
     The policy format: `attest help policy`; the provenance fields: `attest help buildtype`.
     """

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from oci_attest.cli.common import format_option, progress_printer
+from oci_attest.cli.common import EXISTING_FILE_PATH, format_option, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, EXIT_REGISTRY, UsageError
 
-_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+_FILE = EXISTING_FILE_PATH
 
 
 @click.group(context_settings={"max_content_width": 100})

@@ -18,6 +18,7 @@ from oci_attest.cli.common import (
     key_value_pairs,
     progress_printer,
 )
+from oci_attest.cli.vulns import parse_ignores
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
 from oci_attest.pipeline import BuildOptions, Pipeline, resume_run, start_run
 from oci_attest.redact import REDACTED
@@ -50,6 +51,20 @@ from oci_attest.redact import REDACTED
 @click.option("--scan-secrets", is_flag=True,
               help="Scan the built image's layers for private keys, cloud credentials and "
                    "tokens before pushing; fail with exit 7 if any is found.")
+@click.option("--scan-vulns", is_flag=True,
+              help="Match the built image's packages against the advisory database before "
+                   "pushing; sign and attach the result (cosign vuln/v1 predicate).")
+@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low"]),
+              help="With --scan-vulns: an active finding at or above this severity fails the "
+                   "build with exit 8; nothing is pushed or signed.")
+@click.option("--vulndb", type=click.Path(file_okay=False),
+              help="With --scan-vulns: advisory database directory (default $ATTEST_VULNDB, "
+                   "else ~/.cache/attest/vulndb).")
+@click.option("--vex", "vex_files", multiple=True, type=EXISTING_FILE,
+              help="With --scan-vulns: OpenVEX document waiving findings (repeatable).")
+@click.option("--ignore", "ignores", multiple=True, metavar="ID=REASON",
+              help="With --scan-vulns: waive a finding by id or alias; the reason is required "
+                   "and recorded.")
 @click.option("--redact", "redact", multiple=True, metavar="NAME",
               help="Also redact this build arg or label (repeatable).")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
@@ -63,8 +78,10 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
           build_args: tuple[str, ...], target: str | None, labels: tuple[str, ...],
           network: str | None, pull: bool, no_cache: bool, trust_config: str | None,
           identity_token: str | None, no_sign: bool, no_sbom: bool, attach: str,
-          require_clean: bool, scan_secrets: bool, redact: tuple[str, ...], output: str | None,
-          resume: str | None, backend: str | None, secrets: tuple[str, ...],
+          require_clean: bool, scan_secrets: bool, scan_vulns: bool, fail_on: str | None,
+          vulndb: str | None, vex_files: tuple[str, ...], ignores: tuple[str, ...],
+          redact: tuple[str, ...], output: str | None, resume: str | None,
+          backend: str | None, secrets: tuple[str, ...],
           output_format: str) -> None:
     """Build, push, and attach signed SLSA provenance and an SBOM to the pushed digest.
 
@@ -73,14 +90,18 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
       attest build -t registry.example.com/team/app:1.4 --output out .
       attest build --resume out          # after a failure: finish without rebuilding
       attest build --backend buildah --secret id=npmrc,src=$HOME/.npmrc -t REF .
+      attest build --scan-vulns --fail-on high -t registry.example.com/team/app:1.4 .
 
     The last line of stdout is the pushed NAME@sha256:DIGEST (--format json: a summary).
     """
     progress = progress_printer()
+    if not scan_vulns and (fail_on or vulndb or vex_files or ignores):
+        raise UsageError("--fail-on, --vulndb, --vex and --ignore configure --scan-vulns",
+                         hint="add --scan-vulns")
     supplied_args = key_value_pairs(build_args, "--build-arg")
     supplied_labels = key_value_pairs(labels, "--label")
     if resume:
-        if context or tags or output:
+        if context or tags or output or scan_vulns:
             raise UsageError("--resume takes no CONTEXT, -t or --output: the run's own are used",
                              hint=f"run `attest build --resume {resume}` alone (plus "
                                   "--identity-token or secret --build-arg / --label values "
@@ -110,7 +131,9 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             sign=not no_sign, attach=attach,  # type: ignore[arg-type]
             require_clean=require_clean, redact=list(redact), sbom=not no_sbom, pull=pull,
             no_cache=no_cache,
-            scan_secrets=scan_secrets)
+            scan_secrets=scan_secrets, scan_vulns=scan_vulns, vuln_fail_on=fail_on,
+            vulndb=str(Path(vulndb).resolve()) if vulndb else None,
+            vex=[str(Path(p).resolve()) for p in vex_files], vuln_ignores=parse_ignores(ignores))
         prepare_backend(options, backend, secrets)
         real_args, real_labels = supplied_args, supplied_labels
         state = start_run(options, Path(output) if output else None)

@@ -87,6 +87,14 @@ _OPTIONS: list[Callable[[F], F]] = [
                  metavar="PURL[@vers:RANGE]",
                  help="Component the SBOM must not contain, e.g. "
                       "'pkg:deb/debian/openssl@vers:deb/<3.0.15' (repeatable)."),
+    click.option("--require-vuln-scan", is_flag=True, default=None,
+                 help="A verified vulnerability scan attestation (cosign vuln/v1, attest build "
+                      "--scan-vulns) must be present."),
+    click.option("--vuln-max-age", metavar="DURATION",
+                 help="Maximum age of that scan (7d); implies --require-vuln-scan."),
+    click.option("--vuln-fail-on", type=click.Choice(["critical", "high", "medium", "low"]),
+                 help="Fail when the scan has an active finding at or above this severity; "
+                      "implies --require-vuln-scan."),
     format_option,
 ]
 
@@ -126,6 +134,9 @@ def build_policy(params: dict[str, Any], *, image: bool) -> tuple[Policy, Public
         require_sbom=params.get("require_sbom"),
         deny_components=tuple(params.get("deny_components") or ()),
         build_types=tuple(params.get("build_types") or ()),
+        require_vuln_scan=params.get("require_vuln_scan"),
+        vuln_max_age=params.get("vuln_max_age"),
+        vuln_fail_on=params.get("vuln_fail_on"),
         trusted_root=params.get("trusted_root"),
         trust_config=params.get("trust_config"),
         offline=params.get("offline"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from oci_attest.cli.common import progress_printer
+from oci_attest.cli.common import EXISTING_FILE_PATH, ExistingPath, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, InputError, RegistryError, UsageError
 
 #: Where the OSV project publishes per-ecosystem exports (``<ECOSYSTEM>/all.zip``).
@@ -46,7 +46,7 @@ def vulndb() -> None:
 
 @vulndb.command("import")
 @click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+                type=ExistingPath(dir_okay=True, path_type=Path))
 @_vulndb_option
 def import_(paths: tuple[Path, ...], vulndb_dir: Path | None) -> None:
     """Import OSV records: per-ecosystem all.zip exports, directories of OSV JSON, or files.
@@ -135,12 +135,11 @@ def status(vulndb_dir: Path | None, output_format: str) -> None:
 @click.option("--fail-on", type=click.Choice(SEVERITIES),
               help="Exit 1 when an active finding is at or above this severity.")
 @click.option("--vex", "vex_files", multiple=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              type=EXISTING_FILE_PATH,
               help="OpenVEX document: not_affected/fixed statements waive findings (repeatable).")
 @click.option("--ignore", "ignores", multiple=True, metavar="ID=REASON",
               help="Waive a finding by id or alias; the reason is required and shown.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True,
-                                                         path_type=Path),
+@click.option("--policy", "policy_file", type=EXISTING_FILE_PATH,
               help="Scan the image's verified SBOM attestation under this verify policy "
                    "(instead of reading its layers).")
 def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str | None,
@@ -165,7 +164,7 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
     from oci_attest.vulns.severity import LEVELS
     from oci_attest.vulns.vex import apply_ignores, apply_vex, load_openvex
 
-    waivers = _ignores(ignores)
+    waivers = parse_ignores(ignores)
     statements = [s for path in vex_files for s in load_openvex(path)]
     store = _store(vulndb_dir)
     store.advisories_for("PyPI", "")  # fails early, with the fix, when there is no database
@@ -199,7 +198,7 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
             click.get_current_context().exit(EXIT_POLICY_FAILED)
 
 
-def _ignores(values: tuple[str, ...]) -> dict[str, str]:
+def parse_ignores(values: tuple[str, ...]) -> dict[str, str]:
     waivers: dict[str, str] = {}
     for value in values:
         name, _, reason = value.partition("=")

@@ -44,6 +44,7 @@ from oci_attest.verify.statements import (
     sbom_format,
 )
 from oci_attest.verify.trust import TrustMaterial
+from oci_attest.verify.vuln_checks import vulnerability_checks
 
 _PROVENANCE_TYPES = (SLSA_V1, SLSA_V02)
 log = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ def judge(target_name: str, target: ArtifactDigest, items: Iterable[Evidence], p
                 continue
             components = list(sbom_components(examined_sbom.statement))
             checks.append(check_denied_components(policy.sbom.deny, components, examined_sbom))
+    checks += vulnerability_checks(policy.vulnerabilities, _distinct(examined), str(target),
+                                   now)
     return Verdict(target=target_name, digest=str(target), checks=tuple(checks),
                    examined=tuple(examined), trust_source=trust.source,
                    policy_source=policy.source, discovery=tuple(discovery))

@@ -51,7 +51,7 @@ from oci_attest.verify.policy_values import (
 
 __all__ = ["ANY_PREDICATE", "DEFAULT_SBOM_TYPES", "DeniedComponent", "IdentityRule", "Policy",
            "PolicyError", "PolicyFlags", "ProvenancePolicy", "SbomPolicy", "TrustSettings",
-           "certificate_repository", "combine", "flags_from_mapping", "for_images",
+           "VulnPolicy", "certificate_repository", "combine", "flags_from_mapping", "for_images",
            "format_duration", "identities_summary", "load_policy", "matches_anything",
            "normalize_repository", "parse_denied", "parse_duration", "parse_policy",
            "ref_allowed", "repository_allowed", "signer_workflow_matches"]
@@ -128,6 +128,42 @@ class SbomPolicy:
     deny: tuple[DeniedComponent, ...] = ()
 
 
+# ------------------------------------------------------------------------ vulnerabilities
+VULN_LEVELS = ("critical", "high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class VulnPolicy:
+    """``vulnerabilities: {maxAge, failOn}``: a verified vulnerability scan (cosign vuln/v1)
+    of the digest, recent enough, with no active finding at or above ``failOn``."""
+
+    required: bool = False
+    max_age: timedelta | None = None
+    fail_on: str | None = None
+
+    def configured_rules(self) -> tuple[str, ...]:
+        """Reported PASS or FAIL on every verification once configured, like the provenance
+        rules: absent or unverifiable evidence fails each one with the reason."""
+        if not self.required:
+            return ()
+        rules = ["vulnerabilities.present"]
+        if self.max_age is not None:
+            rules.append("vulnerabilities.max-age")
+        if self.fail_on is not None:
+            rules.append("vulnerabilities.fail-on")
+        return tuple(rules)
+
+
+def vuln_policy(required: bool, max_age: timedelta | None, fail_on: str | None,
+                where: str) -> VulnPolicy:
+    """A maximum age or a threshold requires the scan; the threshold must be a level."""
+    if fail_on is not None and fail_on not in VULN_LEVELS:
+        raise PolicyError(f"{where}: failOn {fail_on!r} is not one of {', '.join(VULN_LEVELS)}",
+                          hint="see docs/policy.md")
+    return VulnPolicy(required=required or max_age is not None or fail_on is not None,
+                      max_age=max_age, fail_on=fail_on)
+
+
 # ----------------------------------------------------------------------------------- trust
 @dataclass(frozen=True)
 class TrustSettings:
@@ -143,6 +179,7 @@ class Policy:
     identities: tuple[IdentityRule, ...] = ()
     provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
     sbom: SbomPolicy = field(default_factory=SbomPolicy)
+    vulnerabilities: VulnPolicy = field(default_factory=VulnPolicy)
     trust: TrustSettings = field(default_factory=TrustSettings)
     source: str = "flags"
 
@@ -170,6 +207,11 @@ class Policy:
             "sbom": {"required": self.sbom.required,
                      "predicateTypes": list(self.sbom.predicate_types),
                      "deny": [d.describe() for d in self.sbom.deny]},
+            "vulnerabilities": {
+                "required": self.vulnerabilities.required,
+                "maxAge": format_duration(self.vulnerabilities.max_age)
+                if self.vulnerabilities.max_age is not None else None,
+                "failOn": self.vulnerabilities.fail_on},
         }
 
 
@@ -197,6 +239,9 @@ class PolicyFlags:
     require_sbom: bool | None = None
     deny_components: tuple[str, ...] = ()
     build_types: tuple[str, ...] = ()
+    require_vuln_scan: bool | None = None
+    vuln_max_age: str | None = None
+    vuln_fail_on: str | None = None
     trusted_root: Path | None = None
     trust_config: Path | None = None
     offline: bool | None = None
@@ -269,6 +314,13 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         deny=(*base.sbom.deny, *(parse_denied(text, "--deny-component")
                                  for text in flags.deny_components)),
     )
+    vulns = base.vulnerabilities
+    vulnerabilities = vuln_policy(
+        _pick(flags.require_vuln_scan, vulns.required),
+        parse_duration(flags.vuln_max_age, "--vuln-max-age") if flags.vuln_max_age is not None
+        else vulns.max_age,
+        flags.vuln_fail_on if flags.vuln_fail_on is not None else vulns.fail_on,
+        "--vuln-fail-on")
     trust = base.trust
     if flags.trusted_root is not None or flags.trust_config is not None:
         trust = replace(trust, trusted_root=flags.trusted_root, trust_config=flags.trust_config)
@@ -279,8 +331,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
     source = base.source if policy is not None else "flags"
     if policy is not None and (flags != PolicyFlags()):
         source = f"{base.source} + flags"
-    return Policy(identities=tuple(identities), provenance=provenance, sbom=sbom, trust=trust,
-                  source=source)
+    return Policy(identities=tuple(identities), provenance=provenance, sbom=sbom,
+                  vulnerabilities=vulnerabilities, trust=trust, source=source)
 
 
 def for_images(policy: Policy) -> Policy:

@@ -26,6 +26,8 @@ from oci_attest.verify.policy import (
     ProvenancePolicy,
     SbomPolicy,
     TrustSettings,
+    VulnPolicy,
+    vuln_policy,
 )
 from oci_attest.verify.policy_values import (
     DeniedComponent,
@@ -35,7 +37,7 @@ from oci_attest.verify.policy_values import (
     parse_duration,
 )
 
-_TOP_KEYS = ("version", "identities", "provenance", "sbom", "trust")
+_TOP_KEYS = ("version", "identities", "provenance", "sbom", "vulnerabilities", "trust")
 _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_regexp",
                   "subject": "subject", "subjectRegexp": "subject_regexp",
                   "sourceRepository": "source_repository", "sourceRef": "source_ref",
@@ -47,6 +49,7 @@ _BASE_IMAGE_KEYS = ("allowedRegistries", "requireDigest")
 _SBOM_KEYS = ("required", "predicateTypes", "deny")
 _DENY_KEYS = ("purl", "versions", "reason")
 _TRUST_KEYS = ("trustedRoot", "trustConfig", "offline")
+_VULN_KEYS = ("maxAge", "failOn")
 
 
 def load_policy(path: Path) -> Policy:
@@ -93,8 +96,10 @@ def parse_policy(document: Any, *, source: str, base_dir: Path | None = None) ->
     provenance = _parse_provenance(where, top.get("provenance", {}))
     sbom = _parse_sbom(where, top.get("sbom", {}))
     trust = _parse_trust(where, top.get("trust", {}), base_dir)
-    return Policy(identities=identities, provenance=provenance, sbom=sbom, trust=trust,
-                  source=source)
+    vulnerabilities = (_parse_vulnerabilities(where, top["vulnerabilities"])
+                       if "vulnerabilities" in top else VulnPolicy())
+    return Policy(identities=identities, provenance=provenance, sbom=sbom,
+                  vulnerabilities=vulnerabilities, trust=trust, source=source)
 
 
 class _Where:
@@ -227,6 +232,20 @@ def _parse_sbom(where: _Where, value: Any) -> SbomPolicy:
              if "predicateTypes" in document else DEFAULT_SBOM_TYPES)
     return SbomPolicy(required=where.boolean(document.get("required", False), "sbom.required"),
                       predicate_types=types, deny=tuple(deny))
+
+
+def _parse_vulnerabilities(where: _Where, value: Any) -> VulnPolicy:
+    """``vulnerabilities:`` (even empty) requires a verified scan; ``maxAge`` and ``failOn``
+    add the age and severity rules."""
+    document = where.mapping(value, "vulnerabilities", _VULN_KEYS)
+    max_age = None
+    if "maxAge" in document:
+        max_age = parse_duration(str(document["maxAge"]),
+                                 f"{where.source}: vulnerabilities.maxAge")
+    fail_on = None
+    if "failOn" in document:
+        fail_on = where.string(document["failOn"], "vulnerabilities.failOn").lower()
+    return vuln_policy(True, max_age, fail_on, f"{where.source}: vulnerabilities")
 
 
 def _parse_trust(where: _Where, value: Any, base_dir: Path | None) -> TrustSettings:
