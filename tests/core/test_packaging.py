@@ -3,6 +3,7 @@ user can trust, and a hash-pinned requirements file for CI installs."""
 
 import subprocess
 import sys
+import re
 import tomllib
 import zipfile
 from pathlib import Path
@@ -61,11 +62,14 @@ def test_requirements_file_pins_every_runtime_dependency_with_hashes():
         if line and line[0].isalpha():
             assert "==" in line, f"not pinned: {line}"
             assert blocks[i + 1].strip().startswith("--hash=sha256:"), f"no hash: {line}"
-    pinned = {line.split("==")[0].strip().lower().replace("_", "-") for line in entries}
+    def canonical(name: str) -> str:  # PEP 503: what pip-compile writes
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = {canonical(line.split("==")[0].strip()) for line in entries}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for dep in project["dependencies"]:
         name = dep.split("[")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
-        assert name.replace("_", "-") in pinned, f"{name} is not in requirements-ci.txt"
+        assert canonical(name) in pinned, f"{name} is not in requirements-ci.txt"
     # no index, mirror or host names leak into the file
     assert "://" not in text and "--index-url" not in text and "--find-links" not in text
 
