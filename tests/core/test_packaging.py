@@ -1,9 +1,9 @@
 """The distribution: reference documents reachable from the installed package, metadata a
 user can trust, and a hash-pinned requirements file for CI installs."""
 
+import re
 import subprocess
 import sys
-import re
 import tomllib
 import zipfile
 from pathlib import Path
