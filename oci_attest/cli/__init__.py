@@ -36,6 +36,7 @@ COMMANDS = {
     "pin": "oci_attest.cli.pin",
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",
+    "report": "oci_attest.cli.report",
 }
 
 
