@@ -37,6 +37,7 @@ COMMANDS = {
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",
     "report": "oci_attest.cli.report",
+    "tree": "oci_attest.cli.tree",
 }
 
 
