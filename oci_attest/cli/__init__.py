@@ -17,6 +17,7 @@ import traceback
 import click
 
 from oci_attest import __version__
+from oci_attest.cli.help import suggestion, with_exit_codes
 from oci_attest.errors import EXIT_USAGE, AttestError
 
 EXIT_INTERNAL = 70
@@ -38,6 +39,8 @@ COMMANDS = {
     "admit": "oci_attest.cli.admit",
     "report": "oci_attest.cli.report",
     "tree": "oci_attest.cli.tree",
+    "version": "oci_attest.cli.version",
+    "completion": "oci_attest.cli.version",
 }
 
 
@@ -55,7 +58,15 @@ class _Group(click.Group):
         module = importlib.import_module(module_name)
         command = next((c for c in vars(module).values()
                         if isinstance(c, click.Command) and c.name == cmd_name), None)
-        return command
+        return with_exit_codes(command, cmd_name) if command is not None else None
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            raise click.UsageError(f"no such command {name!r}{suggestion(name, COMMANDS)}",
+                                   ctx)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:

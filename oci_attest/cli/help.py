@@ -1,0 +1,42 @@
+"""Help and typo conventions shared by every command, kept out of the command modules.
+
+* Every command's ``--help`` ends with an exit-code section. Commands whose docstring does
+  not carry one get it from :data:`EXIT_CODES` here, so the contract lives next to the codes
+  in :mod:`oci_attest.errors` and README "Exit codes".
+* A mistyped command gets a suggestion (``attest verfy`` -> "did you mean verify?"), as git
+  and cosign do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import click
+
+_COMMON = "2 usage, 3 bad input"
+EXIT_CODES = {
+    "build": f"0 built, pushed and attested, {_COMMON}, 4 build failed, 5 registry error, "
+             "6 signing error, 7 secrets found (--scan-secrets)",
+    "provenance": f"0 written (and attached), {_COMMON}, 5 registry error, 6 signing error",
+    "sign": f"0 signed (and attached), {_COMMON}, 5 registry error, 6 signing error",
+    "attach": f"0 attached, {_COMMON}, 5 registry error, 6 signing error",
+    "scan-secrets": f"0 no secrets found, {_COMMON}, 5 registry error, 7 secrets found",
+    "admit": "see each subcommand's --help",
+}
+
+
+def with_exit_codes(command: click.Command, name: str) -> click.Command:
+    """Append the exit-code section to ``command``'s help when its docstring lacks one."""
+    help_text = command.help or ""
+    if "Exit codes" not in help_text + (command.epilog or "") and name in EXIT_CODES:
+        command.help = f"{help_text.rstrip()}\n\nExit codes: {EXIT_CODES[name]}."
+    return command
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean verify?)`` for a near miss, else an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {' or '.join(close)}?"
