@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from oci_attest import step_summary
 from oci_attest.build.base import BuildBackend
 from oci_attest.cli.common import format_option, key_value_pairs, progress_printer
 from oci_attest.errors import AttestError, InputError, SecretsFound, UsageError
@@ -129,6 +130,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
                               for loc in attestation["locations"]) or "not attached"
             progress(f"{attestation['name']}: {where}")
         click.echo(outcome.image)
+    step_summary.append(step_summary.build_markdown(outcome.image,
+                                                    outcome.summary["attestations"]))
 
 
 def _without_paths(summary: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from oci_attest import step_summary
 from oci_attest.cli.common import format_option, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, InputError, UsageError
 
@@ -222,5 +223,6 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
         click.echo(render_json(verdict), nl=False)
     else:
         click.echo(render_text(verdict), nl=False)
+    step_summary.append(step_summary.verify_markdown(verdict))
     if not verdict.passed:
         click.get_current_context().exit(EXIT_POLICY_FAILED)

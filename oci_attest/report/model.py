@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,16 +103,29 @@ def report_data(verdict: Verdict, *, now: datetime | None = None) -> ReportData:
                       generated=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC"))
     data.checks = [Check(c.name, c.passed, c.reason, c.attestation)
                    for c in verdict.checks if c.enforced]
+    # attest build attaches the same statement in two layouts: show its content once
+    cards: dict[str, int] = {}
+    seen_sboms: set[str] = set()
     for examined in verdict.examined:
         data.statements.append(_raw(examined))
         if not examined.accepted or examined.statement is None:
             continue
         predicate_type = examined.statement.predicate_type
+        key = predicate_type + json.dumps(examined.statement.predicate, sort_keys=True,
+                                          default=str)
         if predicate_type in (SLSA_V1, SLSA_V02):
+            if key in cards:
+                card = data.provenance[cards[key]]
+                data.provenance[cards[key]] = replace(
+                    card, title=f"{card.title}; {examined.location}")
+                continue
+            cards[key] = len(data.provenance)
             data.provenance.append(_card(examined))
         elif _is_sbom(examined.statement.predicate):
             data.sbom_sources.append(examined.location)
-            data.components.extend(sbom_rows(examined.statement.predicate))
+            if key not in seen_sboms:
+                seen_sboms.add(key)
+                data.components.extend(sbom_rows(examined.statement.predicate))
     return data
 
 
