@@ -17,6 +17,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
+from oci_attest.verify.payloads import statement_document
 from oci_attest.verify.results import Examined, Verdict
 from oci_attest.verify.statements import SLSA_V02, SLSA_V1, read_provenance
 
@@ -133,13 +134,8 @@ def _raw(examined: Examined) -> RawStatement:
     state = ("accepted" if examined.accepted
              else "unsigned" if not examined.signed else f"rejected: {examined.rejection}")
     if examined.statement is not None:
-        statement = examined.statement
-        document = {"_type": statement.type,
-                    "subject": [{"name": name, "digest": dict(digests)}
-                                for name, digests in statement.subjects],
-                    "predicateType": statement.predicate_type,
-                    "predicate": statement.predicate}
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        text = json.dumps(statement_document(examined.statement), indent=2,
+                          ensure_ascii=False, default=str)
     else:
         text = "(no readable statement)"
     if len(text) > _MAX_RAW:

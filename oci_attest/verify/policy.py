@@ -43,6 +43,30 @@ CYCLONEDX_TYPES = ("https://cyclonedx.org/bom",)
 SPDX_TYPES = ("https://spdx.dev/Document",)
 DEFAULT_SBOM_TYPES = CYCLONEDX_TYPES + SPDX_TYPES
 POLICY_VERSION = 1
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+#: ``--type`` shorthands as cosign and gh spell them (cosign's bare ``slsaprovenance`` is v0.2)
+PREDICATE_SHORTHANDS = {
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+}
+
+
+def expand_predicate_type(text: str, flag: str = "--type") -> str:
+    """A predicate type URI, ``any``, or a shorthand; anything else is a usage error (a typo
+    must not turn into a type no attestation has, i.e. a silent FAIL)."""
+    if text == ANY_PREDICATE or ":" in text:  # a URI: https://…, urn:…
+        return text
+    known = PREDICATE_SHORTHANDS.get(text.lower())
+    if known is None:
+        raise UsageError(f"unknown {flag} {text!r}",
+                         hint=f"use a predicate type URI or one of "
+                              f"{', '.join(sorted(PREDICATE_SHORTHANDS))}")
+    return known
 
 
 class PolicyError(InputError):
@@ -65,12 +89,17 @@ class IdentityRule:
     signer_workflow: str | None = None
     runner_environment: str | None = None
     name: str | None = None
+    #: the source commit the certificate was issued for (Fulcio sourceRepositoryDigest)
+    source_digest: str | None = None
+    #: the organisation or user owning the source repository (gh's ``--owner``)
+    owner: str | None = None
 
     def label(self) -> str:
         if self.name:
             return self.name
         who = self.subject or (f"/{self.subject_regexp}/" if self.subject_regexp else None)
-        who = who or self.signer_workflow or self.source_repository or "any subject"
+        who = who or self.signer_workflow or self.source_repository or (
+            f"any repository of {self.owner}" if self.owner else "any subject")
         issuer = self.issuer or (f"/{self.issuer_regexp}/" if self.issuer_regexp else "?")
         return f"{who} from {issuer}"
 
@@ -82,12 +111,14 @@ class IdentityRule:
         if self.issuer is not None and issuer != self.issuer:
             return f"issuer is {issuer!r}, not {self.issuer!r}"
         if self.issuer_regexp is not None and not re.fullmatch(self.issuer_regexp, issuer):
-            return f"issuer {issuer!r} does not match /{self.issuer_regexp}/"
+            return (f"issuer {issuer!r} does not match /{self.issuer_regexp}/ (the whole "
+                    f"value must match; add .* for a prefix)")
         if self.subject is not None and identity.subject != self.subject:
             return f"identity is {identity.subject!r}, not {self.subject!r}"
         if self.subject_regexp is not None and not re.fullmatch(self.subject_regexp,
                                                                 identity.subject):
-            return f"identity {identity.subject!r} does not match /{self.subject_regexp}/"
+            return (f"identity {identity.subject!r} does not match /{self.subject_regexp}/ "
+                    f"(the whole value must match; add .* for a prefix)")
         if self.source_repository is not None:
             actual = identity.get("source_repository_uri")
             if actual is None or normalize_repository(actual) != normalize_repository(
@@ -98,6 +129,17 @@ class IdentityRule:
             actual = identity.get("source_repository_ref")
             if actual != self.source_ref:
                 return f"certificate source ref is {actual!r}, not {self.source_ref!r}"
+        if self.source_digest is not None:
+            actual = identity.get("source_repository_digest")
+            if actual is None or actual.lower() != self.source_digest.lower():
+                return (f"certificate source commit is {actual!r}, not "
+                        f"{self.source_digest!r}")
+        if self.owner is not None:
+            actual = identity.get("source_repository_owner_uri")
+            if actual is None or actual.rstrip("/").rsplit("/", 1)[-1].lower() \
+                    != self.owner.lower():
+                return (f"certificate source repository owner is {actual!r}, not "
+                        f"{self.owner!r}")
         if self.signer_workflow is not None:
             actual = identity.get("build_signer_uri") or identity.subject
             if not signer_workflow_matches(self.signer_workflow, actual):
@@ -114,7 +156,8 @@ class IdentityRule:
                 "subject": self.subject, "subjectRegexp": self.subject_regexp,
                 "sourceRepository": self.source_repository, "sourceRef": self.source_ref,
                 "signerWorkflow": self.signer_workflow,
-                "runnerEnvironment": self.runner_environment, "name": self.name}
+                "runnerEnvironment": self.runner_environment, "name": self.name,
+                "sourceDigest": self.source_digest, "owner": self.owner}
         return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -167,6 +210,7 @@ class ProvenancePolicy:
     max_age: timedelta | None = None
     signer_consistency: bool = True
     require_secret_scan: bool = False
+    source_commits: tuple[str, ...] = ()
 
     @property
     def checks_anything(self) -> bool:
@@ -174,7 +218,7 @@ class ProvenancePolicy:
         return bool(self.builder_ids or self.source_repositories or self.source_refs
                     or self.require_clean_tree or self.allowed_base_registries
                     or self.require_pinned_base_images or self.max_age
-                    or self.require_secret_scan)
+                    or self.require_secret_scan or self.source_commits)
 
 
 def repository_allowed(pattern: str, repository: str) -> bool:
@@ -274,6 +318,8 @@ class PolicyFlags:
     trusted_root: Path | None = None
     trust_config: Path | None = None
     offline: bool | None = None
+    source_digest: str | None = None
+    owner: str | None = None
 
     @property
     def names_identity(self) -> bool:
@@ -294,13 +340,18 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
             subject=flags.certificate_identity,
             subject_regexp=_regexp(flags.certificate_identity_regexp,
                                    "--certificate-identity-regexp"),
-            name="command-line identity")
+            owner=flags.owner, name="command-line identity")
         _check_identity(rule, "the identity flags", flag_names=True)
         identities.append(rule)
+    elif flags.owner is not None and not identities:
+        # gh attestation verify --owner ORG: any workflow of ORG's repositories on GitHub
+        identities.append(IdentityRule(issuer=GITHUB_ACTIONS_ISSUER, owner=flags.owner,
+                                       name=f"GitHub Actions of {flags.owner}"))
     narrowed = {k: v for k, v in {
         "source_repository": flags.source_repo, "source_ref": flags.source_ref,
         "signer_workflow": flags.signer_workflow,
-        "runner_environment": flags.runner_environment}.items() if v is not None}
+        "runner_environment": flags.runner_environment,
+        "source_digest": flags.source_digest, "owner": flags.owner}.items() if v is not None}
     if narrowed:
         identities = [replace(rule, **narrowed) for rule in identities]
     if not identities and not key_given:
@@ -320,7 +371,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         max_age = parse_duration(flags.max_age, "--max-age")
     provenance = replace(
         provenance,
-        predicate_type=flags.predicate_type or provenance.predicate_type,
+        predicate_type=(expand_predicate_type(flags.predicate_type) if flags.predicate_type
+                        else provenance.predicate_type),
         builder_ids=(*provenance.builder_ids, *flags.builder_ids),
         source_repositories=source_repositories,
         source_refs=source_refs,
@@ -331,6 +383,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         require_pinned_base_images=_pick(flags.require_pinned_base_images,
                                           provenance.require_pinned_base_images),
         max_age=max_age,
+        source_commits=(*provenance.source_commits,
+                        *((flags.source_digest,) if flags.source_digest else ())),
     )
     sbom = replace(
         base.sbom,
@@ -473,7 +527,7 @@ def _check_identity(rule: IdentityRule, where: str, *, flag_names: bool = False)
         raise (UsageError if flag_names else PolicyError)(
             f"{where}: a trusted identity needs {what}",
             hint="without it any OIDC provider's certificate could match")
-    if (rule.subject is None and rule.subject_regexp is None
+    if (rule.subject is None and rule.subject_regexp is None and rule.owner is None
             and rule.source_repository is None and rule.signer_workflow is None):
         what = ("--certificate-identity or --certificate-identity-regexp" if flag_names
                 else "subject, subjectRegexp, sourceRepository or signerWorkflow")
