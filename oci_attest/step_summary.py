@@ -17,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "GITHUB_STEP_SUMMARY"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
@@ -34,14 +34,14 @@ def md(text: object, limit: int = 300) -> str:
 
 def append(markdown: str, environ: Mapping[str, str] | None = None) -> bool:
     """Append ``markdown`` to the job summary; True when written."""
-    path = (environ if environ is not None else os.environ).get(ENV_VAR)
+    path = (environ if environ is not None else os.environ).get(STEP_SUMMARY_ENV)
     if not path:
         return False
     try:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(markdown.rstrip("\n") + "\n\n")
     except OSError as error:
-        log.warning("could not append to $%s (%s): %s", ENV_VAR, path, error.strerror)
+        log.warning("could not append to $%s (%s): %s", STEP_SUMMARY_ENV, path, error.strerror)
         return False
     return True
 

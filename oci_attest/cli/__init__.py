@@ -17,7 +17,7 @@ import traceback
 import click
 
 from oci_attest import __version__
-from oci_attest.cli.help import suggestion, with_exit_codes
+from oci_attest.cli.help import suggestion, with_env_vars, with_exit_codes
 from oci_attest.errors import EXIT_USAGE, AttestError
 
 EXIT_INTERNAL = 70
@@ -58,7 +58,10 @@ class _Group(click.Group):
         module = importlib.import_module(module_name)
         command = next((c for c in vars(module).values()
                         if isinstance(c, click.Command) and c.name == cmd_name), None)
-        return with_exit_codes(command, cmd_name) if command is not None else None
+        if command is None:
+            return None
+        with_env_vars(command, f"ATTEST_{cmd_name.upper().replace('-', '_')}")
+        return with_exit_codes(command, cmd_name)
 
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
@@ -96,7 +99,10 @@ def _debug_enabled(ctx: click.Context) -> bool:
     return bool(root.params.get("debug")) or os.environ.get("ATTEST_DEBUG") == "1"
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           # every option from ATTEST_<COMMAND>_<OPTION>
+                                           # (docs/environment.md)
+                                           "auto_envvar_prefix": "ATTEST"})
 @click.version_option(__version__, prog_name="attest")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")

@@ -3,6 +3,9 @@
 * Every command's ``--help`` ends with an exit-code section. Commands whose docstring does
   not carry one get it from :data:`EXIT_CODES` here, so the contract lives next to the codes
   in :mod:`oci_attest.errors` and README "Exit codes".
+* Every option can come from the environment as ``ATTEST_<COMMAND>_<OPTION>``, named after
+  the option's long flag (click's automatic names follow the Python parameter name, which is
+  not what users read in ``--help``: ``--format`` would be ``..._OUTPUT_FORMAT``).
 * A mistyped command gets a suggestion (``attest verfy`` -> "did you mean verify?"), as git
   and cosign do.
 """
@@ -40,3 +43,15 @@ def suggestion(name: str, known: Iterable[str]) -> str:
     if not close:
         return ""
     return f"; did you mean {' or '.join(close)}?"
+
+
+def with_env_vars(command: click.Command, prefix: str) -> click.Command:
+    """Give every option of ``command`` (and of its subcommands) ``PREFIX_<FLAG>``."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar is None:
+            flag = max(param.opts, key=len).lstrip("-").upper().replace("-", "_")
+            param.envvar = f"{prefix}_{flag}"
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            with_env_vars(sub, f"{prefix}_{name.upper().replace('-', '_')}")
+    return command
