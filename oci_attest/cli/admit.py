@@ -22,6 +22,12 @@ def admit() -> None:
 
     The config file names, per image glob and namespace glob, an `attest verify` policy
     (file or inline) and a mode (enforce or warn); see README "attest admit".
+
+    \b
+    Example:
+      attest admit check --config admit.yaml k8s/
+
+    Exit codes: those of each subcommand (see its --help).
     """
 
 

@@ -25,7 +25,6 @@ EXIT_CODES = {
     "sign": f"0 signed (and attached), {_COMMON}, 5 registry error, 6 signing error",
     "attach": f"0 attached, {_COMMON}, 5 registry error, 6 signing error",
     "scan-secrets": f"0 no secrets found, {_COMMON}, 5 registry error, 7 secrets found",
-    "admit": "see each subcommand's --help",
 }
 
 

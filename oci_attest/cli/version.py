@@ -54,6 +54,10 @@ def versions() -> dict[str, str | None]:
 def version(output_format: str) -> None:
     """Print the versions of attest, sigstore, Python, and docker/buildah when installed.
 
+    \b
+    Example:
+      attest version --format json
+
     Exit codes: 0 printed.
     """
     found = versions()
@@ -71,7 +75,7 @@ def completion(shell: str) -> None:
     """Print the completion script for SHELL.
 
     \b
-    Load it for the current shell, or install it for every new one:
+    Examples (load it for the current shell, or install it for every new one):
       bash:  source <(attest completion bash)
              attest completion bash > /etc/bash_completion.d/attest
       zsh:   source <(attest completion zsh)
