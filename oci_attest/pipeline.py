@@ -309,7 +309,7 @@ class Pipeline:
         if not self.options.sign:
             if not self.state.step("sign-skipped"):
                 self._progress("warning: --no-sign: the statements are NOT signed and will not "
-                               "be attached; they are in the output directory only")
+                               f"be attached; they are kept in {self.state.directory} only")
                 self.state.done("sign-skipped", True)
             return
         names = self.state.step("describe")["statements"]

@@ -118,7 +118,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             shutil.rmtree(state.directory, ignore_errors=True)
         raise
     summary = outcome.summary
-    if not output and not resume:
+    # --no-sign: the statements exist nowhere else, so they are kept (and were named above)
+    if not output and not resume and options.sign:
         # Nothing was asked to be kept: the temporary state goes, and so do paths into it.
         shutil.rmtree(state.directory, ignore_errors=True)
         summary = _without_paths(summary)
