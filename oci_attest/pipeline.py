@@ -129,6 +129,10 @@ class Pipeline:
             ("collect", self._collect), ("build", self._build),
             ("secret-scan", self._scan_secrets), ("push", self._push),
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
+        if not self.state.step("build"):
+            # An unreachable engine is named before any registry is asked about base images,
+            # not after a minute of retries against them.
+            _ = self.backend
         for name, step in steps:
             started = time.perf_counter()
             step()

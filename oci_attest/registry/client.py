@@ -175,6 +175,38 @@ def verify_digest(data: bytes, digest: str, what: str) -> None:
         )
 
 
+def connection_problem(error: BaseException) -> str:
+    """What went wrong with a connection, in words (not ``ConnectionError``, and never
+    urllib3's retry-pool text)."""
+    text = repr(error)
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if "Connection refused" in text or "ECONNREFUSED" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text \
+            or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        return "host name not found"
+    if "Connection reset" in text:
+        return "connection reset"
+    if "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS handshake failed"
+    return "connection failed"
+
+
+def retry_hint(error: BaseException) -> str:
+    """A hint that matches the failure: a refused connection is not rate limiting."""
+    text = str(error)
+    if "HTTP 429" in text:
+        return "the registry is rate limiting; retry later"
+    if "connection refused" in text or "host name not found" in text:
+        return ("nothing answers at that address: check the registry host and port, and that "
+                "the registry is running")
+    if "TLS handshake failed" in text:
+        return ("the registry's TLS certificate was refused; a plain-HTTP registry goes in "
+                "ATTEST_INSECURE_REGISTRIES")
+    return "the registry is unavailable; retry later"
+
+
 class RegistryClient:
     """One registry host. Thread-compatible (one per thread), cheap to create."""
 
@@ -218,8 +250,7 @@ class RegistryClient:
         except TransientError as error:
             raise RegistryError(f"{what} on {self.registry} kept failing after "
                                 f"{self._retry.attempts} attempts: {reason(error, what)}",
-                                hint="the registry is unavailable or rate limiting; retry later"
-                                ) from None
+                                hint=retry_hint(error)) from None
 
     def _request(
         self,
@@ -261,7 +292,7 @@ class RegistryClient:
             raise RegistryError(
                 f"{what} on {self.registry} kept failing after {self._retry.attempts} attempts: "
                 f"{reason(error, what)}",
-                hint="the registry is unavailable or rate limiting; retry later",
+                hint=retry_hint(error),
             ) from None
         if response.status_code not in ok:
             self._raise_for(response, what)
@@ -292,7 +323,7 @@ class RegistryClient:
                     timeout=(min(10.0, self._timeout), self._timeout), allow_redirects=False,
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
-                raise TransientError(f"{what}: {type(error).__name__}") from None
+                raise TransientError(f"{what}: {connection_problem(error)}") from None
             except requests.RequestException as error:
                 raise RegistryError(f"{what} on {self.registry} failed: {error}") from None
             if response.status_code == 401 and same_host and self._authenticate(response, scope):
@@ -356,7 +387,7 @@ class RegistryClient:
                 reply = self._session.get(realm + "?" + urlencode(query), headers=headers,
                                           timeout=self._timeout)
         except requests.RequestException as error:
-            raise TransientError(f"token request: {type(error).__name__}") from None
+            raise TransientError(f"token request: {connection_problem(error)}") from None
         if reply.status_code in _TRANSIENT_STATUS:
             raise TransientError(f"token request: HTTP {reply.status_code}",
                                  retry_after=parse_retry_after(reply.headers.get("Retry-After")))

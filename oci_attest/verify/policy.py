@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from packageurl import PackageURL
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.errors import InputError, UsageError
 from oci_attest.verify.identity import SignerIdentity
 
@@ -434,7 +435,7 @@ def load_policy(path: Path) -> Policy:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise PolicyError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+        raise PolicyError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     return parse_policy(document, source=str(path), base_dir=path.parent)
 
 

@@ -1,0 +1,55 @@
+"""Errors users met in practice, each one line that names the problem plainly."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from oci_attest.cli import cli
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_refused_connection_is_not_called_rate_limiting():
+    port = _closed_port()
+    result = CliRunner().invoke(cli, ["verify", f"127.0.0.1:{port}/x:1", "--offline",
+                                      "--certificate-identity", "a",
+                                      "--certificate-oidc-issuer", "b"],
+                                env={"ATTEST_RETRY_ATTEMPTS": "1"})
+    assert result.exit_code == 5
+    line = result.stderr.strip().splitlines()[-1]
+    assert "connection refused" in line and "rate limiting" not in line
+    assert "ConnectionError" not in line and "check the registry host and port" in line
+
+
+def test_an_unreachable_docker_engine_is_named_before_any_registry_is_asked(tmp_path: Path):
+    port = _closed_port()
+    (tmp_path / "Dockerfile").write_text(f"FROM 127.0.0.1:{port}/base:1\nRUN true\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = CliRunner().invoke(cli, ["build", str(tmp_path), "-t", f"127.0.0.1:{port}/x:1",
+                                      "--no-sign"],
+                                env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock",
+                                     "ATTEST_RETRY_ATTEMPTS": "1"})
+    assert result.exit_code == 4, result.output
+    assert (f"cannot reach the docker engine at unix://{tmp_path}/no-such.sock "
+            "(no such socket)") in result.stderr
+    assert "base image" not in result.stderr and "registry error" not in result.stderr
+    assert "FileNotFoundError" not in result.stderr
+
+
+def test_yaml_errors_name_the_file_and_the_position(tmp_path: Path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nidentities: [\n")
+    result = CliRunner().invoke(cli, ["verify", "reg.test/x:1", "--policy", str(policy)])
+    assert result.exit_code == 3
+    line = result.stderr.strip()
+    assert f"{policy}: not valid YAML: line 3, column 1:" in line
+    assert "<unicode string>" not in line and "\n" not in line
