@@ -32,7 +32,10 @@ class SourceFacts:
     ref: str | None
     tag: str | None
     dirty: bool
+    #: tracked paths that differ from the commit; untracked ones are only counted, since their
+    #: names (notes, keys, scratch files) are nobody's business once signed into a provenance
     dirty_files: list[str] = field(default_factory=list)
+    untracked_files: int = 0
     subdirectory: str = "."
 
     @property
@@ -89,10 +92,10 @@ def collect_source(context: Path, ci: CiFacts, *, require_clean: bool = False) -
         commit: str | None = repo.head.commit.hexsha
     except ValueError:
         commit = None  # a repository with no commits yet
-    dirty_files = _dirty_files(repo) if commit else ["(no commits yet)"]
-    dirty = bool(dirty_files)
+    dirty_files, untracked = _dirty_files(repo) if commit else (["(no commits yet)"], [])
+    dirty = bool(dirty_files or untracked)
     if dirty and require_clean:
-        shown = ", ".join(dirty_files[:5])
+        shown = ", ".join((dirty_files + untracked)[:5])  # shown locally, never signed
         raise InputError(f"the working tree of {root} has uncommitted changes ({shown})",
                          hint="commit or stash them, or drop --require-clean")
     ref, tag = _ref_and_tag(repo, commit, ci)
@@ -103,19 +106,20 @@ def collect_source(context: Path, ci: CiFacts, *, require_clean: bool = False) -
         tag=tag,
         dirty=dirty,
         dirty_files=dirty_files[:MAX_DIRTY_FILES],
+        untracked_files=len(untracked),
         subdirectory=os.path.relpath(context.resolve(), root.resolve()),
     )
 
 
-def _dirty_files(repo: object) -> list[str]:
-    """Modified, staged and untracked (not ignored) paths: anything that can reach a build."""
+def _dirty_files(repo: object) -> tuple[list[str], list[str]]:
+    """Modified or staged tracked paths, and untracked (not ignored) ones: anything that can
+    reach a build makes the tree dirty."""
     import git
 
     assert isinstance(repo, git.Repo)
     changed = {item.a_path for item in repo.index.diff(None)}
     changed |= {item.a_path for item in repo.index.diff("HEAD")}
-    changed |= set(repo.untracked_files)
-    return sorted(p for p in changed if p)
+    return sorted(p for p in changed if p), sorted(repo.untracked_files)
 
 
 def _remote_url(repo: object) -> str | None:
