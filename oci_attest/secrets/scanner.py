@@ -46,7 +46,7 @@ class Finding:
 
     def render(self) -> str:
         where = f"/{self.path}" + (f" line {self.line}" if self.line else "")
-        return (f"{self.description} in {where} (layer {self.layer_index + 1}, "
+        return (f"{self.description} in {where} (layer {self.layer_index}, "
                 f"{self.layer_digest})")
 
 
@@ -90,7 +90,7 @@ def scan_image(spec: str, *, progress: Progress | None = None,
         for layer in image.layers:
             report.layers += 1
             source = layer.opener()
-            label = f"layer {layer.index + 1} ({layer.digest[:19]})"
+            label = f"layer {layer.index} ({layer.digest[:19]})"  # 0-based, as in JSON and SBOM
 
             def problem(text: str) -> None:
                 # TarReader already prefixes the layer label.
