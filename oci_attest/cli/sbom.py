@@ -53,6 +53,7 @@ def sbom(image: str, outputs: tuple[str, ...], sbom_format: str, platform: str |
     cataloged, each with its purl, licenses, the layer that introduced it and its path.
     """
     from oci_attest.sbom import generate_sboms
+    from oci_attest.sbom.sources import image_label
 
     targets = parse_outputs(outputs) if outputs else [(sbom_format, None)]
     say = progress_printer()
@@ -70,7 +71,8 @@ def sbom(image: str, outputs: tuple[str, ...], sbom_format: str, platform: str |
             raise InputError(f"cannot write {path}: {error.strerror}",
                              hint="choose a writable path in -o FORMAT=FILE") from None
         say(f"wrote {format_name} to {path}")
-    click.echo(f"{first.image_name}@{first.image_digest}: {first.component_count} components"
+    label = image_label(first.image_name, first.image_digest, first.digest_is_image_id)
+    click.echo(f"{label}: {first.component_count} components"
                + (f", {len(first.warnings)} warnings" if first.warnings else ""), err=True)
 
 

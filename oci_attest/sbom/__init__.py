@@ -32,6 +32,7 @@ class SbomResult:
     image_name: str
     component_count: int
     warnings: list[str] = field(default_factory=list)
+    digest_is_image_id: bool = False
 
 
 def scan_image(image: str, *, platform: str | None = None,
@@ -118,7 +119,8 @@ def generate_sboms(image: str, formats: list[str], *, platform: str | None = Non
         results[format] = SbomResult(document=document, text=text,
                                      image_digest=result.image.digest,
                                      image_name=result.image.name, component_count=count,
-                                     warnings=list(result.warnings))
+                                     warnings=list(result.warnings),
+                                     digest_is_image_id=result.image.digest_is_image_id)
     return results
 
 

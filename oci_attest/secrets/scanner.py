@@ -86,7 +86,7 @@ def scan_image(spec: str, *, progress: Progress | None = None,
     say = progress or (lambda _text: None)
     tell = warn or say
     with open_image(spec, progress=say) as image:
-        report = ScanReport(image=f"{image.name}@{image.digest}")
+        report = ScanReport(image=image.label)
         for layer in image.layers:
             report.layers += 1
             source = layer.opener()

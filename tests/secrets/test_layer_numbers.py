@@ -37,3 +37,5 @@ def test_text_and_json_name_the_same_layer(tmp_path):
     as_text = CliRunner().invoke(cli, ["scan-secrets", f"docker-archive:{archive}"])
     assert as_text.exit_code == 7
     assert f"(layer {finding['layer']}, " in as_text.output
+    # a saved image has no registry digest: its config ID is not written as two@sha256:
+    assert "two (image ID sha256:" in as_text.output and "two@sha256:" not in as_text.output
