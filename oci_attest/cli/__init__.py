@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -114,6 +115,11 @@ def cli(debug: bool, quiet: bool) -> None:
     """
     level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
     logging.basicConfig(level=level, format="attest: %(message)s", stream=sys.stderr)
+    if not debug:
+        # urllib3 (under TUF, docker, kubernetes) logs each retry with its pool internals; the
+        # failure that matters reaches the user as attest's own one line, so hide the noise.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="urllib3")
 
 
 def main() -> None:

@@ -53,3 +53,26 @@ def test_yaml_errors_name_the_file_and_the_position(tmp_path: Path):
     line = result.stderr.strip()
     assert f"{policy}: not valid YAML: line 3, column 1:" in line
     assert "<unicode string>" not in line and "\n" not in line
+
+
+def test_no_urllib3_retry_text_reaches_the_user(tmp_path: Path):
+    """A TUF refresh with no network: urllib3 retries (and logs) three times; the user sees
+    attest's one line only. Name lookups are refused in the child, as on a machine offline."""
+    import os
+    import sys
+
+    program = (
+        "import socket\n"
+        "def refuse(host, *a, **k):\n"
+        "    raise socket.gaierror(-2, 'Name or service not known')\n"
+        "socket.getaddrinfo = refuse\n"
+        "from oci_attest.cli import main\n"
+        "main()\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-c", program, "verify", "127.0.0.1:9/x:1",
+                           "--certificate-identity", "a", "--certificate-oidc-issuer", "b"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 5, done.stderr
+    assert "Retrying (Retry(" not in done.stderr and "urllib3" not in done.stderr
+    assert "trust root unavailable" in done.stderr.strip().splitlines()[-1]
