@@ -74,8 +74,15 @@ def load_trust_config(path: Path | None) -> ClientTrustConfig:
     try:
         return ClientTrustConfig.from_json(text)
     except Exception as error:
-        raise InputError(f"trust config {path} is not a valid ClientTrustConfig: "
-                         f"{_short(error)}", hint="it must have mediaType "
+        from pydantic import ValidationError
+
+        from oci_attest.verify.trust import describe_validation_error
+
+        # pydantic's own text spans lines and links to its docs; name the fields instead
+        problem = (describe_validation_error(error) if isinstance(error, ValidationError)
+                   else _short(error))
+        raise InputError(f"trust config {path} is not a valid ClientTrustConfig: {problem}",
+                         hint="it must have mediaType "
                          "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json") from None
 
 

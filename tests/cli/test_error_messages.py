@@ -76,3 +76,21 @@ def test_no_urllib3_retry_text_reaches_the_user(tmp_path: Path):
     assert done.returncode == 5, done.stderr
     assert "Retrying (Retry(" not in done.stderr and "urllib3" not in done.stderr
     assert "trust root unavailable" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_bad_signing_trust_config_is_one_line_without_pydantic_text(tmp_path: Path):
+    statement = tmp_path / "s.json"
+    statement.write_text('{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x",'
+                         '"digest":{"sha256":"' + "a" * 64 + '"}}],"predicateType":'
+                         '"https://x.test/p","predicate":{}}')
+    config = tmp_path / "trust.json"
+    config.write_text('{"mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",'
+                      ' "trustedRoot": {"x": 1}}')
+    result = CliRunner().invoke(cli, ["sign", str(statement), "--trust-config", str(config),
+                                      "--identity-token", "t"])
+    assert result.exit_code == 3
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert "trustedRoot.mediaType: required field is missing" in line
+    assert "pydantic" not in line and "http" not in line.split("(hint")[0]
+    assert "validation error" not in line
