@@ -102,3 +102,14 @@ def test_zsh_and_fish_completion_scripts(shell, marker):
     assert result.exit_code == 0
     assert marker in result.stdout and "_ATTEST_COMPLETE" in result.stdout
     assert CliRunner().invoke(cli, ["completion", "tcsh"]).exit_code == 2
+
+
+def test_dash_o_is_always_output():
+    """One meaning for -o: where the result goes, spelled --output everywhere."""
+    seen = 0
+    for name, command in _commands():
+        for param in command.params:
+            if isinstance(param, click.Option) and "-o" in param.opts:
+                assert "--output" in param.opts, (name, param.opts)
+                seen += 1
+    assert seen >= 5  # build, provenance, sign, sbom, report
