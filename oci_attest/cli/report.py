@@ -61,3 +61,7 @@ def report(image: str, output: Path, platform: str | None, **params: Any) -> Non
          f"({'PASS' if result.verdict.passed else 'FAIL'})")
     if not result.verdict.passed:
         click.get_current_context().exit(EXIT_POLICY_FAILED)
+
+
+# The shared verification options bring --format; a report is always HTML.
+report.params = [p for p in report.params if p.name != "output_format"]
