@@ -18,6 +18,7 @@ from tests.report.browser import Browser
 pytestmark = pytest.mark.integration
 
 HOSTILE = "<img src=x onerror=alert(1)>"
+RUN = "https://github.com/acme/app/actions/runs/42/attempts/1"
 BASE = {"uri": "pkg:docker/127.0.0.1:5000/debian@bookworm?platform=linux%2Famd64",
         "digest": {"sha256": "12" * 32}, "name": "127.0.0.1:5000/debian:bookworm"}
 
@@ -43,7 +44,9 @@ def _sbom() -> dict:
 @pytest.fixture()
 def report_file(make_image, signer, tmp_path: Path) -> tuple[Path, str]:
     image = make_image("report/app")
-    image.attach(signer.sign(statement(image.digest, provenance(base_images=[BASE]))))
+    predicate = provenance(base_images=[BASE])
+    predicate["runDetails"]["metadata"]["invocationId"] = RUN
+    image.attach(signer.sign(statement(image.digest, predicate)))
     image.attach(signer.sign(statement(image.digest, _sbom(), CYCLONEDX)), CYCLONEDX)
     output = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["report", image.tagged, *signer.flags(),
@@ -72,6 +75,7 @@ def test_report_renders_filters_sorts_and_keeps_hostile_names_as_text(report_fil
         links = browser.evaluate("Array.from(document.querySelectorAll('#provenance a'))"
                                  ".map(a => a.href)")
         assert "https://github.com/acme/app" in links
+        assert RUN in links  # the CI run
         assert "https://github.com/acme/app/commit/" + "c0ffee" * 6 + "c0ff" in links
         assert "sha256:" + "12" * 32 in browser.evaluate(
             "document.getElementById('provenance').innerText")
