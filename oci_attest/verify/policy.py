@@ -416,7 +416,8 @@ _TOP_KEYS = ("version", "identities", "provenance", "sbom", "trust")
 _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_regexp",
                   "subject": "subject", "subjectRegexp": "subject_regexp",
                   "sourceRepository": "source_repository", "sourceRef": "source_ref",
-                  "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
+                  "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment",
+                  "sourceDigest": "source_digest", "owner": "owner"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
                     "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
                     "signerConsistency")

@@ -116,3 +116,14 @@ def test_documented_regexp_examples_can_match():
     assert examples
     for example in examples:
         assert re.fullmatch(example, san), example
+
+
+def test_policy_file_identities_take_owner_and_source_digest(attested, signer, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nidentities:\n  - issuer: {signer.issuer}\n"
+                      f"    owner: acme\n    sourceDigest: {COMMIT}\n"
+                      f"trust:\n  trustConfig: {signer.trust_config}\n")
+    assert verify(attested.tagged, "--policy", str(policy)).exit_code == 0
+    policy.write_text(policy.read_text().replace(COMMIT, "de" * 20))
+    result = verify(attested.tagged, "--policy", str(policy), "--format", "json")
+    assert result.exit_code == 1 and "certificate source commit is" in result.stdout
