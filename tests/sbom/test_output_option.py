@@ -40,3 +40,22 @@ def test_a_file_name_or_a_bare_json_is_refused_not_written(tmp_path: Path, monke
     assert list(tmp_path.iterdir()) == []  # no file named "json"
     result = sbom("docker-archive:/nonexistent.tar", "-o", "spdx-json", "-o", "cyclonedx-json")
     assert result.exit_code == 2 and "more than one -o FORMAT goes to stdout" in result.stderr
+
+
+def test_progress_numbers_layers_as_the_sbom_does(tmp_path: Path) -> None:
+    from tests.sbom.helpers import f, layer, package_json
+
+    archive = docker_archive(tmp_path / "b.tar", [
+        debian_base(), layer(f("app/node_modules/left-pad/package.json",
+                               package_json("left-pad", "1.3.0")))], "registry.test/app:3")
+    result = sbom(f"docker-archive:{archive}")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    layers = {p["value"]: p["name"].rsplit(":", 1)[1]
+              for p in document["metadata"]["properties"]
+              if p["name"].startswith("attest:image:layer:")}
+    pad = next(c for c in document["components"] if c["name"] == "left-pad")
+    digest = next(p["value"] for p in pad["properties"] if p["name"] == "attest:layer-digest")
+    assert layers[digest] == "1"
+    assert f"layer 1 ({digest[:19]})" in result.stderr
+    assert "layer 2" not in result.stderr
