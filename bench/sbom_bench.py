@@ -150,7 +150,8 @@ def main() -> None:
                          ("syft", [syft, "-q", theirs, "-o"], syft_env)]
                 for tool, argv, env in plans:
                     out = work / f"{source}-{tool.replace(' ', '-')}.json"
-                    target = f"cyclonedx-json={out}" if tool == "syft" else str(out)
+                    target = (f"cyclonedx-json={out}" if tool in ("syft", "attest sbom")
+                              else str(out))  # the same -o FORMAT=FILE for both
                     elapsed, peak = measure([*argv, target], env)
                     outputs[(source, tool)] = out
                     if run:

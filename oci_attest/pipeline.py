@@ -162,6 +162,10 @@ class Pipeline:
             ("check-build", self._check_build), ("secret-scan", self._scan_secrets),
             ("vuln-scan", self._scan_vulns), ("push", self._push),
             ("describe", self._describe), ("sign", self._sign), ("attach", self._attach)]
+        if not self.state.step("build"):
+            # An unreachable engine is named before any registry is asked about base images,
+            # not after a minute of retries against them.
+            _ = self.backend
         for name, step in steps:
             started = time.perf_counter()
             try:
@@ -419,7 +423,7 @@ class Pipeline:
         if not self.options.sign:
             if not self.state.step("sign-skipped"):
                 self._progress("warning: --no-sign: the statements are NOT signed and will not "
-                               "be attached; they are in the output directory only")
+                               f"be attached; they are kept in {self.state.directory} only")
                 self.state.done("sign-skipped", True)
             return
         names = self.statement_names()

@@ -78,7 +78,7 @@ def _digest_map(digest: str) -> dict[str, str]:
 
 def _git_facts(source: SourceFacts) -> dict[str, Any]:
     return {"commit": source.commit, "ref": source.ref, "tag": source.tag, "dirty": source.dirty,
-            "dirtyFiles": list(source.dirty_files)}
+            "dirtyFiles": list(source.dirty_files), "untrackedFiles": source.untracked_files}
 
 
 def _source_dependency(source: SourceFacts) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 IDENTITY_TOKEN_ENV = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a value
 SIGNING_TIMEOUT_ENV = "ATTEST_SIGNING_TIMEOUT"
+SIGSTORE_TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 - a variable name, not a value
 DEFAULT_SIGNING_TIMEOUT = 60.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -73,8 +74,15 @@ def load_trust_config(path: Path | None) -> ClientTrustConfig:
     try:
         return ClientTrustConfig.from_json(text)
     except Exception as error:
-        raise InputError(f"trust config {path} is not a valid ClientTrustConfig: "
-                         f"{_short(error)}", hint="it must have mediaType "
+        from pydantic import ValidationError
+
+        from oci_attest.verify.trust import describe_validation_error
+
+        # pydantic's own text spans lines and links to its docs; name the fields instead
+        problem = (describe_validation_error(error) if isinstance(error, ValidationError)
+                   else _short(error))
+        raise InputError(f"trust config {path} is not a valid ClientTrustConfig: {problem}",
+                         hint="it must have mediaType "
                          "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json") from None
 
 
@@ -83,7 +91,9 @@ def resolve_identity_token(explicit: str | None, trust_config: ClientTrustConfig
 
     The token is a credential: it is never logged, stored or echoed in an error.
     """
-    token = explicit or os.environ.get(IDENTITY_TOKEN_ENV)
+    # SIGSTORE_ID_TOKEN is cosign's variable, and what GitLab's id_tokens are usually named:
+    # honoured on any CI (the ambient detection below reads it only under GitLab).
+    token = explicit or os.environ.get(IDENTITY_TOKEN_ENV) or os.environ.get(SIGSTORE_TOKEN_ENV)
     if token and token.startswith("@"):
         try:
             token = Path(token[1:]).read_text().strip()
@@ -105,7 +115,8 @@ def resolve_identity_token(explicit: str | None, trust_config: ClientTrustConfig
         return _interactive_token(trust_config)
     raise SigningError("no identity token: none given, no ambient CI credentials found, and no "
                        "terminal for the interactive flow",
-                       hint="pass --identity-token, set ATTEST_IDENTITY_TOKEN, run in a CI with "
+                       hint="pass --identity-token, set ATTEST_IDENTITY_TOKEN or "
+                            "SIGSTORE_ID_TOKEN, run in a CI with "
                             "OIDC enabled, or use --no-sign")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.admit.engine import AdmissionEngine, Decision
 from oci_attest.admit.workloads import is_workload
 from oci_attest.errors import InputError
@@ -70,7 +71,7 @@ def _documents(source: str, text: str) -> Iterator[tuple[str, Any]]:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         raise InputError(f"{source} is not valid YAML or JSON: "
-                         f"{' '.join(str(error).split())[:200]}") from None
+                         f"{yaml_problem(error)}") from None
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "List" \
                 and isinstance(document.get("items"), list):

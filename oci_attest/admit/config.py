@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.errors import InputError
 from oci_attest.verify.policy import (
     Policy,
@@ -81,7 +82,7 @@ def load_config(path: Path) -> AdmitConfig:
         raise InputError(f"cannot read admission config {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise InputError(f"admission config {path} is not valid YAML: "
-                         f"{' '.join(str(error).split())[:200]}") from None
+                         f"{yaml_problem(error)}") from None
     return parse_config(document, source=str(path), base_dir=path.parent)
 
 

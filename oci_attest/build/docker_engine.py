@@ -9,6 +9,7 @@ the registry stored, which is what every statement's subject must be.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,23 @@ _TRANSIENT_PUSH_HINTS = ("timeout", "connection reset", "EOF", "502", "503", "50
                          "connection broken", "malformed HTTP response", "unavailable")
 
 
+def _engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _engine_problem(error: BaseException) -> str:
+    """The docker library nests the cause in tuples and reprs; name it in two words."""
+    text = repr(error)
+    for needle, words in (("FileNotFoundError", "no such socket"),
+                          ("PermissionError", "permission denied"),
+                          ("Connection refused", "connection refused"),
+                          ("ConnectionRefused", "connection refused"),
+                          ("Read timed out", "timed out"), ("timed out", "timed out")):
+        if needle in text:
+            return words
+    return _short(error)
+
+
 class DockerEngineBackend:
     """The docker engine reached through ``docker.from_env()`` (``DOCKER_HOST`` honoured)."""
 
@@ -39,7 +57,8 @@ class DockerEngineBackend:
             self._client = docker.from_env(timeout=600)
             self._client.ping()
         except Exception as error:
-            raise BuildFailed(f"cannot reach the docker engine: {_short(error)}",
+            raise BuildFailed(f"cannot reach the docker engine at {_engine_address()} "
+                              f"({_engine_problem(error)})",
                               hint="start dockerd or set DOCKER_HOST") from None
         self._api = self._client.api
 

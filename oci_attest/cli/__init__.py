@@ -11,13 +11,16 @@ printed as one line; ``--debug`` (or ``ATTEST_DEBUG=1``) shows tracebacks. The g
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import traceback
+import warnings
 from pathlib import Path
 
 import click
 
 from oci_attest import __version__
+from oci_attest.cli.conventions import suggestion, with_env_vars, with_exit_codes
 from oci_attest.cli.logs import configure_logging, safe_text
 from oci_attest.errors import EXIT_USAGE, AttestError
 
@@ -41,6 +44,10 @@ COMMANDS = {
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",
     "help": "oci_attest.cli.help",
+    "report": "oci_attest.cli.report",
+    "tree": "oci_attest.cli.tree",
+    "version": "oci_attest.cli.version",
+    "completion": "oci_attest.cli.version",
 }
 
 
@@ -106,7 +113,18 @@ class _Group(click.Group):
         module = importlib.import_module(module_name)
         command = next((c for c in vars(module).values()
                         if isinstance(c, click.Command) and c.name == cmd_name), None)
-        return command
+        if command is None:
+            return None
+        with_env_vars(command, f"ATTEST_{cmd_name.upper().replace('-', '_')}")
+        return with_exit_codes(command, cmd_name)
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            raise click.UsageError(f"no such command {name!r}{suggestion(name, COMMANDS)}",
+                                   ctx)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -140,7 +158,10 @@ def _debug_enabled(ctx: click.Context) -> bool:
     return bool(root.params.get("debug")) or os.environ.get("ATTEST_DEBUG") == "1"
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           # every option from ATTEST_<COMMAND>_<OPTION>
+                                           # (docs/environment.md)
+                                           "auto_envvar_prefix": "ATTEST"})
 @click.version_option(__version__, prog_name="attest")
 @click.option("--debug", is_flag=True,
               help="Show tracebacks and attest's own debug logging (secrets stay hidden).")
@@ -159,6 +180,11 @@ def cli(debug: bool, quiet: bool, registry_ca: str | None) -> None:
     The policy format: `attest help policy`; the provenance fields: `attest help buildtype`.
     """
     configure_logging(debug=debug, quiet=quiet)
+    if not debug:
+        # urllib3 (under TUF, docker, kubernetes) logs each retry with its pool internals; the
+        # failure that matters reaches the user as attest's own one line, so hide the noise.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="urllib3")
     if registry_ca is not None:
         from oci_attest.registry.transport import set_registry_ca
 

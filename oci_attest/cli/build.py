@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from oci_attest import step_summary
 from oci_attest.build.select import backend_factory
 from oci_attest.cli.build_backend import backend_option, prepare_backend, secret_option
 from oci_attest.cli.common import (
@@ -154,7 +155,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
             shutil.rmtree(state.directory, ignore_errors=True)
         raise
     summary = outcome.summary
-    if not output and not resume:
+    # --no-sign: the statements exist nowhere else, so they are kept (and were named above)
+    if not output and not resume and options.sign:
         # Nothing was asked to be kept: the temporary state goes, and so do paths into it.
         shutil.rmtree(state.directory, ignore_errors=True)
         summary = _without_paths(summary)
@@ -166,6 +168,8 @@ def build(context: str | None, tags: tuple[str, ...], dockerfile: str | None,
                               for loc in attestation["locations"]) or "not attached"
             progress(f"{attestation['name']}: {where}")
         click.echo(outcome.image)
+    step_summary.append(step_summary.build_markdown(outcome.image,
+                                                    outcome.summary["attestations"]))
 
 
 def _without_paths(summary: dict[str, Any]) -> dict[str, Any]:

@@ -117,8 +117,10 @@ def _buildx_provenance(document: Any) -> OtherBuilder:
               help="Dockerfile whose base images to record as materials.")
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V",
               help="Build args to resolve the Dockerfile's ARGs with (not recorded).")
-@click.option("--trust-config", type=EXISTING_FILE)
-@click.option("--identity-token", metavar="TOKEN|@FILE")
+@click.option("--trust-config", type=EXISTING_FILE,
+              help="Sigstore ClientTrustConfig JSON of a private instance to sign with.")
+@click.option("--identity-token", metavar="TOKEN|@FILE",
+              help="OIDC identity token for keyless signing (default: ambient CI credentials).")
 @click.option("--no-sign", is_flag=True, help="Write the statement only.")
 @click.option("--require-clean", is_flag=True, help="Refuse a dirty git working tree.")
 @click.option("--attach", type=click.Choice(["referrers", "cosign", "both", "none"]),

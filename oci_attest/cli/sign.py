@@ -28,10 +28,10 @@ MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 @click.option("--trust-config", type=EXISTING_FILE,
               help="Sigstore ClientTrustConfig JSON for a private instance.")
 @click.option("--identity-token", metavar="TOKEN|@FILE",
-              help="OIDC token (default: ATTEST_IDENTITY_TOKEN, ambient CI credentials, then "
-                   "the interactive flow).")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False),
-              help="Write bundles here instead of next to each statement.")
+              help="OIDC token (default: ATTEST_IDENTITY_TOKEN or SIGSTORE_ID_TOKEN, ambient "
+                   "CI credentials, then the interactive flow).")
+@click.option("-o", "--output", "--output-dir", "output_dir", type=click.Path(file_okay=False),
+              metavar="DIR", help="Write bundles here instead of next to each statement.")
 def sign(statements: tuple[str, ...], trust_config: str | None, identity_token: str | None,
          output_dir: str | None) -> None:
     """Sign in-toto statements keylessly; writes STATEMENT.sigstore.json for each.

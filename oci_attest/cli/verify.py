@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from oci_attest import step_summary
 from oci_attest.cli.common import EXISTING_FILE_PATH, format_option, progress_printer
 from oci_attest.errors import EXIT_POLICY_FAILED, InputError, UsageError
 
@@ -57,10 +58,17 @@ _OPTIONS: list[Callable[[F], F]] = [
                  help="Workflow that signed (certificate build signer URI)."),
     click.option("--runner-environment", metavar="ENV",
                  help="Required runner environment in the certificate (github-hosted)."),
-    click.option("--predicate-type", metavar="URI",
-                 help="Required predicate type (default https://slsa.dev/provenance/v1; "
-                      "'any' accepts any signed statement, or for --bundle a signature over "
-                      "the artifact)."),
+    click.option("--predicate-type", "--type", "predicate_type", metavar="URI|SHORTHAND",
+                 help="Required predicate type: a URI or slsaprovenance1, slsaprovenance02, "
+                      "cyclonedx, spdx, vuln (default https://slsa.dev/provenance/v1; 'any' "
+                      "accepts any signed statement, or for --bundle a signature over the "
+                      "artifact)."),
+    click.option("--source-digest", metavar="SHA",
+                 help="Source commit the image must be built from: checked in the "
+                      "certificate and in the provenance."),
+    click.option("--owner", metavar="ORG",
+                 help="Organisation (or user) owning the source repository, checked in the "
+                      "certificate; alone, trusts any GitHub Actions workflow of ORG."),
     click.option("--builder-id", "builder_ids", multiple=True, metavar="ID",
                  help="Allowed provenance builder id (repeatable)."),
     click.option("--require-clean-tree", is_flag=True, default=None,
@@ -140,6 +148,8 @@ def build_policy(params: dict[str, Any], *, image: bool) -> tuple[Policy, Public
         trusted_root=params.get("trusted_root"),
         trust_config=params.get("trust_config"),
         offline=params.get("offline"),
+        source_digest=params.get("source_digest"),
+        owner=params.get("owner"),
     )
     policy = combine(base, flags, key_given=key is not None)
     return (for_images(policy) if image else policy), key
@@ -197,13 +207,18 @@ def _target_digest(digest: str | None, artifact: Path | None) -> ArtifactDigest:
 @click.option("--max-read-bytes", type=click.IntRange(min=1), metavar="BYTES",
               help="Most bytes to read from the registry for this verification (default "
                    "ATTEST_MAX_READ_BYTES or 128 MiB); past it: exit 3.")
+@click.option("--print-statements", is_flag=True,
+              help="Write the verified statements to stdout as JSON lines (the report goes "
+                   "to stderr then).")
 @verification_options
 def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
            artifact: Path | None, platform: str | None, max_read_bytes: int | None,
+           print_statements: bool,
            **params: Any) -> None:
     """Verify the signed evidence attached to IMAGE (or in --bundle files) against a policy.
 
-    A tag is resolved to a digest first; every statement's subject must be that digest.
+    IMAGE may be written oci://REF, as gh does. A tag is resolved to a digest first; every
+    statement's subject must be that digest.
     Attestations are found as OCI 1.1 bundle referrers (API or fallback tag), cosign
     sha256-<hex>.att layers and BuildKit in-index statements (unsigned: reported only).
 
@@ -211,7 +226,7 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
     Examples:
       attest verify registry.example/app:1.4 --policy policy.yaml
       attest verify registry.example/app:1.4 \\
-          --certificate-identity-regexp '^https://github.com/acme/app/' \\
+          --certificate-identity-regexp '^https://github.com/acme/app/.*' \\
           --certificate-oidc-issuer https://token.actions.githubusercontent.com \\
           --builder-id https://github.com/actions/runner/github-hosted --require-sbom
       attest verify --bundle app.sigstore.json --digest sha256:<hex> \\
@@ -224,6 +239,8 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
     from oci_attest.verify.report import render_json, render_text
 
     output_format = params.pop("output_format")
+    if image is not None:
+        image = image.removeprefix("oci://")
     if bundles and image:
         raise UsageError("give IMAGE or --bundle FILE, not both")
     if not bundles and not image:
@@ -245,9 +262,12 @@ def verify(image: str | None, bundles: tuple[Path, ...], digest: str | None,
                               max_read_bytes=max_read_bytes)
         verdict = result.verdict
         progress_printer()(f"{image} resolved to {result.reference}")
-    if output_format == "json":
-        click.echo(render_json(verdict), nl=False)
-    else:
-        click.echo(render_text(verdict), nl=False)
+    report = render_json(verdict) if output_format == "json" else render_text(verdict)
+    click.echo(report, nl=False, err=print_statements)
+    if print_statements:
+        from oci_attest.verify.payloads import json_lines
+
+        click.echo(json_lines(verdict), nl=False)
+    step_summary.append(step_summary.verify_markdown(verdict))
     if not verdict.passed:
         click.get_current_context().exit(EXIT_POLICY_FAILED)

@@ -35,7 +35,10 @@ class SourceFacts:
     ref: str | None
     tag: str | None
     dirty: bool
+    #: tracked paths that differ from the commit; untracked ones are only counted, since their
+    #: names (notes, keys, scratch files) are nobody's business once signed into a provenance
     dirty_files: list[str] = field(default_factory=list)
+    untracked_files: int = 0
     subdirectory: str = "."
 
     @property
@@ -110,6 +113,7 @@ def collect_source(context: Path, ci: CiFacts, *, require_clean: bool = False) -
         tag=tag,
         dirty=dirty,
         dirty_files=dirty_files[:MAX_DIRTY_FILES],
+        untracked_files=state.untracked_sent if state is not None else 0,
         subdirectory=os.path.relpath(context.resolve(), root.resolve()),
     )
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.errors import InputError
 from oci_attest.reference import parse_reference
 from oci_attest.registry.client import RegistryClient
@@ -70,7 +71,7 @@ def load_config(path: Path) -> list[MirrorEntry]:
         raise InputError(f"cannot read mirror config {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise InputError(f"mirror config {path} is not valid YAML: "
-                         f"{' '.join(str(error).split())[:200]}") from None
+                         f"{yaml_problem(error)}") from None
     if not isinstance(document, dict) or set(document) != {"mirrors"} \
             or not isinstance(document["mirrors"], list) or not document["mirrors"]:
         raise InputError(f"mirror config {path} must be a mapping with one key, mirrors: "

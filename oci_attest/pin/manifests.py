@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.errors import InputError
 from oci_attest.pin.sites import Site, SiteKind, Skipped, line_starts
 
@@ -38,7 +39,7 @@ def scan_yaml(path: str, content: str) -> YamlScan:
     try:
         documents = list(yaml.load_all(content))
     except YAMLError as error:
-        problem = " ".join(str(error).split())[:200]
+        problem = yaml_problem(error)
         raise InputError(f"{path} is not valid YAML: {problem}",
                          hint="fix the file, or render templates first (helm template ... | "
                               "attest pin -)") from None

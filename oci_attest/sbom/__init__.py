@@ -32,6 +32,7 @@ class SbomResult:
     image_name: str
     component_count: int
     warnings: list[str] = field(default_factory=list)
+    digest_is_image_id: bool = False
 
 
 def scan_image(image: str, *, platform: str | None = None,
@@ -78,35 +79,50 @@ def generate_sbom(image: str, *, platform: str | None = None, format: str = "cyc
     :class:`~oci_attest.errors.RegistryError` (registry trouble) or
     :class:`~oci_attest.errors.UsageError` (unknown format).
     """
-    if format not in FORMATS:
-        raise UsageError(f"unknown SBOM format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
+    return generate_sboms(image, [format], platform=platform, progress=progress)[format]
+
+
+def generate_sboms(image: str, formats: list[str], *, platform: str | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict[str, SbomResult]:
+    """Several formats from one read of the image (``attest sbom -o A -o B=FILE``)."""
+    for format in formats:
+        if format not in FORMATS:
+            raise UsageError(f"unknown SBOM format {format!r}",
+                             hint=f"use one of {', '.join(FORMATS)}")
     say = progress or (lambda _text: None)
     schema_ready: Callable[[], None] = lambda: None  # noqa: E731
-    if format == "cyclonedx-json":
+    if "cyclonedx-json" in formats:
         from oci_attest.sbom.schema import prepare_in_background
 
         schema_ready = prepare_in_background()
     result = scan_image(image, platform=platform, progress=say)
-    if format == "cyclonedx-json":
-        from oci_attest.sbom import cyclonedx
-        from oci_attest.sbom.schema import validation_errors
+    results = {}
+    for format in dict.fromkeys(formats):
+        if format == "cyclonedx-json":
+            from oci_attest.sbom import cyclonedx
+            from oci_attest.sbom.schema import validation_errors
 
-        document = cyclonedx.build_document(result)
-        schema_ready()
-        errors = validation_errors(document)
-        count = len(document["components"])
-    else:
-        from oci_attest.sbom import spdx
+            document = cyclonedx.build_document(result)
+            schema_ready()
+            errors = validation_errors(document)
+            count = len(document["components"])
+        else:
+            from oci_attest.sbom import spdx
 
-        document = spdx.build_document(result)
-        errors = spdx.validation_errors(document)
-        count = len(document["packages"]) - 1
-    if errors:
-        raise SbomValidationError(f"the generated {format} document is invalid: {errors[0]}")
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return SbomResult(document=document, text=text, image_digest=result.image.digest,
-                      image_name=result.image.name, component_count=count,
-                      warnings=list(result.warnings))
+            document = spdx.build_document(result)
+            errors = spdx.validation_errors(document)
+            count = len(document["packages"]) - 1
+        if errors:
+            raise SbomValidationError(f"the generated {format} document is invalid: "
+                                      f"{errors[0]}")
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        results[format] = SbomResult(document=document, text=text,
+                                     image_digest=result.image.digest,
+                                     image_name=result.image.name, component_count=count,
+                                     warnings=list(result.warnings),
+                                     digest_is_image_id=result.image.digest_is_image_id)
+    return results
 
 
-__all__ = ["FORMATS", "SbomResult", "SbomValidationError", "generate_sbom", "scan_image"]
+__all__ = ["FORMATS", "SbomResult", "SbomValidationError", "generate_sbom", "generate_sboms",
+           "scan_image"]

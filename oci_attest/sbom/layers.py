@@ -323,14 +323,15 @@ def walk_image(image: Image, catalogers: list[Cataloger], warn: Callable[[str], 
             source = upcoming
             assert source is not None
             upcoming = image.layers[layer.index + 1].opener() if layer.index + 1 < count else None
-            label = f"layer {layer.index + 1}/{count} ({layer.diff_id[:19]})"
+            # numbered from 0, as in the SBOM's attest:image:layer:N and scan-secrets
+            label = f"layer {layer.index} ({layer.diff_id[:19]})"
             try:
                 stats = walker.apply_layer(layer.index, source, label)
                 source.drain()
             finally:
                 source.close()
             progress(f"{label}: {stats.entries} entries, {stats.files_read} files read "
-                     f"in {stats.seconds:.2f}s")
+                     f"in {stats.seconds:.2f}s [{layer.index + 1} of {count}]")
     finally:
         if upcoming is not None:
             upcoming.close()

@@ -76,7 +76,7 @@ class Finding:
         if self.in_config:
             return f"{self.description} in the image config ({self.shown_path})"
         where = f"/{self.shown_path}" + (f" line {self.line}" if self.line else "")
-        return (f"{self.description} in {where} (layer {self.layer_index + 1}, "
+        return (f"{self.description} in {where} (layer {self.layer_index}, "
                 f"{self.layer_digest})")
 
 
@@ -147,7 +147,7 @@ def scan_image(spec: str, *, progress: Progress | None = None,
     say = progress or (lambda _text: None)
     tell = warn or say
     with open_image(spec, progress=say) as image:
-        report = ScanReport(image=f"{image.name}@{image.digest}")
+        report = ScanReport(image=image.label)
         _scan_config(report, image.config, image.digest)
         for layer in image.layers:
             _scan_layer(report, layer, tell)
@@ -173,7 +173,7 @@ def _scan_layer(report: ScanReport, layer: Any, tell: Callable[[str], None]) -> 
 
     report.layers += 1
     source = layer.opener()
-    label = f"layer {layer.index + 1} ({layer.digest[:19]})"
+    label = f"layer {layer.index} ({layer.digest[:19]})"  # 0-based, as in JSON and SBOM
 
     def problem(text: str) -> None:
         # TarReader already prefixes the layer label. Whatever it could not read was not

@@ -49,6 +49,8 @@ def provenance_checks(policy: ProvenancePolicy, provenance: Provenance, examined
                                                examined))
     if policy.source_refs:
         results.append(check_source_ref(policy.source_refs, provenance, examined))
+    if policy.source_commits:
+        results.append(check_source_commit(policy.source_commits, provenance, examined))
     if policy.require_clean_tree:
         results.append(check_clean_tree(provenance, examined))
     if policy.require_secret_scan:
@@ -186,6 +188,24 @@ def check_source_ref(patterns: Sequence[str], provenance: Provenance,
                            examined)
     return _result("provenance.source-ref", True,
                    f"source ref {', '.join(sorted({r for r, _ in refs}))} is allowed", examined)
+
+
+def check_source_commit(commits: Sequence[str], provenance: Provenance,
+                        examined: Examined) -> CheckResult:
+    """``--source-digest``: every source commit the provenance records must be the pinned one,
+    and it must record at least one."""
+    recorded = [(c.commit, c.where) for c in provenance.sources if c.commit]
+    if not recorded:
+        return _result("provenance.source-commit", False,
+                       "provenance records no source commit", examined)
+    wanted = {c.lower() for c in commits}
+    for commit, where in recorded:
+        if commit.lower() not in wanted:
+            return _result("provenance.source-commit", False,
+                           f"source commit {commit} ({where}) is not {', '.join(commits)}",
+                           examined)
+    return _result("provenance.source-commit", True,
+                   f"source commit {recorded[0][0]} is the pinned one", examined)
 
 
 def check_clean_tree(provenance: Provenance, examined: Examined) -> CheckResult:

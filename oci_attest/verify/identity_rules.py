@@ -29,12 +29,17 @@ class IdentityRule:
     signer_workflow: str | None = None
     runner_environment: str | None = None
     name: str | None = None
+    #: the source commit the certificate was issued for (Fulcio sourceRepositoryDigest)
+    source_digest: str | None = None
+    #: the organisation or user owning the source repository (gh's ``--owner``)
+    owner: str | None = None
 
     def label(self) -> str:
         if self.name:
             return self.name
         who = self.subject or (f"/{self.subject_regexp}/" if self.subject_regexp else None)
-        who = who or self.signer_workflow or self.source_repository or "any subject"
+        who = who or self.signer_workflow or self.source_repository or (
+            f"any repository of {self.owner}" if self.owner else "any subject")
         issuer = self.issuer or (f"/{self.issuer_regexp}/" if self.issuer_regexp else "?")
         return f"{who} from {issuer}"
 
@@ -46,12 +51,14 @@ class IdentityRule:
         if self.issuer is not None and issuer != self.issuer:
             return f"issuer is {issuer!r}, not {self.issuer!r}"
         if self.issuer_regexp is not None and not re.fullmatch(self.issuer_regexp, issuer):
-            return f"issuer {issuer!r} does not match /{self.issuer_regexp}/"
+            return (f"issuer {issuer!r} does not match /{self.issuer_regexp}/ (the whole "
+                    f"value must match; add .* for a prefix)")
         if self.subject is not None and identity.subject != self.subject:
             return f"identity is {identity.subject!r}, not {self.subject!r}"
         if self.subject_regexp is not None and not re.fullmatch(self.subject_regexp,
                                                                 identity.subject):
-            return f"identity {identity.subject!r} does not match /{self.subject_regexp}/"
+            return (f"identity {identity.subject!r} does not match /{self.subject_regexp}/ "
+                    f"(the whole value must match; add .* for a prefix)")
         if self.source_repository is not None:
             actual = identity.get("source_repository_uri")
             if actual is None or certificate_repository(actual) != normalize_repository(
@@ -62,6 +69,16 @@ class IdentityRule:
             actual = identity.get("source_repository_ref")
             if actual != self.source_ref:
                 return f"certificate source ref is {actual!r}, not {self.source_ref!r}"
+        if self.source_digest is not None:
+            actual = identity.get("source_repository_digest")
+            if actual is None or actual.lower() != self.source_digest.lower():
+                return (f"certificate source commit is {actual!r}, not "
+                        f"{self.source_digest!r}")
+        if self.owner is not None:
+            actual = identity.get("source_repository_owner_uri")
+            if actual is None or certificate_owner(actual) != self.owner.lower():
+                return (f"certificate source repository owner is {actual!r}, not "
+                        f"{self.owner!r}")
         if self.signer_workflow is not None:
             actual = identity.get("build_signer_uri") or identity.subject
             if not signer_workflow_matches(self.signer_workflow, actual):
@@ -78,7 +95,8 @@ class IdentityRule:
                 "subject": self.subject, "subjectRegexp": self.subject_regexp,
                 "sourceRepository": self.source_repository, "sourceRef": self.source_ref,
                 "signerWorkflow": self.signer_workflow,
-                "runnerEnvironment": self.runner_environment, "name": self.name}
+                "runnerEnvironment": self.runner_environment, "name": self.name,
+                "sourceDigest": self.source_digest, "owner": self.owner}
         return {k: v for k, v in keys.items() if v is not None}
 
 
@@ -176,13 +194,14 @@ def check_identity(rule: IdentityRule, where: str, *, flag_names: bool = False) 
         raise error(f"{where}: a trusted identity needs {what}",
                     hint="without it any OIDC provider's certificate could match")
     if rule.subject_regexp is not None and not subject_pins and (
-            rule.source_repository is None and rule.signer_workflow is None):
+            rule.source_repository is None and rule.signer_workflow is None
+            and rule.owner is None):
         name = "--certificate-identity-regexp" if flag_names else "subjectRegexp"
         raise error(f"{where}: {name} /{rule.subject_regexp}/ does not pin a signer: it "
                     f"matches {matches_anything(rule.subject_regexp)!r}",
                     hint="anchor it to your repository or workflow, as an empty identity "
                          "would not be accepted either")
-    if (not subject_pins
+    if (not subject_pins and rule.owner is None
             and rule.source_repository is None and rule.signer_workflow is None):
         what = ("--certificate-identity or --certificate-identity-regexp" if flag_names
                 else "subject, subjectRegexp, sourceRepository or signerWorkflow")
@@ -209,3 +228,13 @@ def matches_anything(regexp: str | None) -> str | None:
 
 def identities_summary(rules: Sequence[IdentityRule]) -> str:
     return "; ".join(rule.label() for rule in rules) or "none"
+
+
+_OWNER_URI = re.compile(r"^https://[A-Za-z0-9.-]+(?::[0-9]+)?/([A-Za-z0-9_.-]+)$")
+
+
+def certificate_owner(uri: str) -> str | None:
+    """The owner (lowercase) from a certificate's source-repository-owner URI, parsed as
+    strictly as the repository: ``https://HOST/OWNER`` and nothing after it."""
+    match = _OWNER_URI.fullmatch(uri)
+    return match.group(1).lower() if match else None

@@ -62,6 +62,30 @@ CYCLONEDX_TYPES = ("https://cyclonedx.org/bom",)
 SPDX_TYPES = ("https://spdx.dev/Document",)
 DEFAULT_SBOM_TYPES = CYCLONEDX_TYPES + SPDX_TYPES
 POLICY_VERSION = 1
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+#: ``--type`` shorthands as cosign and gh spell them (cosign's bare ``slsaprovenance`` is v0.2)
+PREDICATE_SHORTHANDS = {
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+}
+
+
+def expand_predicate_type(text: str, flag: str = "--type") -> str:
+    """A predicate type URI, ``any``, or a shorthand; anything else is a usage error (a typo
+    must not turn into a type no attestation has, i.e. a silent FAIL)."""
+    if text == ANY_PREDICATE or ":" in text:  # a URI: https://…, urn:…
+        return text
+    known = PREDICATE_SHORTHANDS.get(text.lower())
+    if known is None:
+        raise UsageError(f"unknown {flag} {text!r}",
+                         hint=f"use a predicate type URI or one of "
+                              f"{', '.join(sorted(PREDICATE_SHORTHANDS))}")
+    return known
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -85,6 +109,8 @@ class ProvenancePolicy:
     default_build_types: tuple[str, ...] = ()
     #: Every remote input (ADD <url>, ADD <git>) must be recorded with a digest.
     require_pinned_remote_inputs: bool = False
+    #: The provenance's source commit must be one of these (``--source-digest``).
+    source_commits: tuple[str, ...] = ()
 
     def configured_rules(self) -> tuple[str, ...]:
         """The check name of every rule this policy configures, beyond the default signer
@@ -102,6 +128,7 @@ class ProvenancePolicy:
             "provenance.max-age": self.max_age is not None,
             "provenance.build-type": bool(self.build_types),
             "provenance.remote-inputs-pinned": self.require_pinned_remote_inputs,
+            "provenance.source-commit": bool(self.source_commits),
         }
         return tuple(name for name, configured in rules.items() if configured)
 
@@ -245,6 +272,8 @@ class PolicyFlags:
     trusted_root: Path | None = None
     trust_config: Path | None = None
     offline: bool | None = None
+    source_digest: str | None = None
+    owner: str | None = None
 
     @property
     def names_identity(self) -> bool:
@@ -268,10 +297,15 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
             name="command-line identity")
         check_identity(rule, "the identity flags", flag_names=True)
         identities.append(rule)
+    elif flags.owner is not None and not identities:
+        # gh attestation verify --owner ORG: any workflow of ORG's repositories on GitHub
+        identities.append(IdentityRule(issuer=GITHUB_ACTIONS_ISSUER, owner=flags.owner,
+                                       name=f"GitHub Actions of {flags.owner}"))
     narrowed = {k: v for k, v in {
         "source_repository": flags.source_repo, "source_ref": flags.source_ref,
         "signer_workflow": flags.signer_workflow,
-        "runner_environment": flags.runner_environment}.items() if v is not None}
+        "runner_environment": flags.runner_environment,
+        "source_digest": flags.source_digest, "owner": flags.owner}.items() if v is not None}
     if narrowed:
         identities = [replace(rule, **narrowed) for rule in identities]
     if not identities and not key_given:
@@ -293,7 +327,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         raise UsageError("--predicate-type is empty; give a predicate type URI or 'any'")
     provenance = replace(
         provenance,
-        predicate_type=flags.predicate_type or provenance.predicate_type,
+        predicate_type=(expand_predicate_type(flags.predicate_type) if flags.predicate_type
+                        else provenance.predicate_type),
         builder_ids=(*provenance.builder_ids, *flags.builder_ids),
         source_repositories=source_repositories,
         source_refs=source_refs,

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from oci_attest._internal.yaml_errors import yaml_problem
 from oci_attest.errors import InputError
 from oci_attest.verify.identity_rules import IdentityRule, check_identity
 from oci_attest.verify.policy import (
@@ -41,7 +42,8 @@ _TOP_KEYS = ("version", "identities", "provenance", "sbom", "vulnerabilities", "
 _IDENTITY_KEYS = {"name": "name", "issuer": "issuer", "issuerRegexp": "issuer_regexp",
                   "subject": "subject", "subjectRegexp": "subject_regexp",
                   "sourceRepository": "source_repository", "sourceRef": "source_ref",
-                  "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment"}
+                  "signerWorkflow": "signer_workflow", "runnerEnvironment": "runner_environment",
+                  "sourceDigest": "source_digest", "owner": "owner"}
 _PROVENANCE_KEYS = ("predicateType", "builderIds", "sourceRepositories", "sourceRefs",
                     "requireCleanTree", "requireSecretScan", "baseImages", "maxAge",
                     "signerConsistency", "buildTypes", "requirePinnedRemoteInputs")
@@ -61,7 +63,7 @@ def load_policy(path: Path) -> Policy:
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
-        raise PolicyError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+        raise PolicyError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     return parse_policy(document, source=str(path), base_dir=path.parent)
 
 

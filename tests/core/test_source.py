@@ -50,6 +50,7 @@ def test_modified_and_untracked_files_make_the_tree_dirty(git_repo):
     assert facts.dirty
     # Only tracked paths are named: an untracked file's name stays out of the provenance.
     assert facts.dirty_files == ["f.txt"]
+    assert facts.untracked_files == 1  # counted, never named
     with pytest.raises(InputError, match=r"uncommitted changes: f.txt.*1 uncommitted file.*new.txt"):
         collect_source(git_repo, LOCAL, require_clean=True)
 
@@ -143,3 +144,16 @@ def test_not_a_repository(tmp_path):
     assert facts.commit is None and facts.uri is None
     with pytest.raises(InputError, match=r"not inside a git repository"):
         collect_source(tmp_path, LOCAL, require_clean=True)
+
+
+def test_untracked_names_never_reach_the_provenance(git_repo):
+    from oci_attest.provenance import _git_facts
+
+    _commit(git_repo)
+    (git_repo / "acquisition-plan-2027.txt").write_text("private")
+    facts = collect_source(git_repo, LOCAL)
+    assert facts.dirty
+    git_facts = _git_facts(facts)
+    assert git_facts["dirty"] is True and git_facts["dirtyFiles"] == []
+    assert git_facts["untrackedFiles"] == 1
+    assert "acquisition" not in repr(git_facts)

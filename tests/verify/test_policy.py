@@ -98,9 +98,9 @@ def test_flags_add_an_identity_and_narrow_every_identity():
 def test_scalar_flags_override_the_file():
     base = parse({**GOOD, "provenance": {"predicateType": "x", "maxAge": "2d",
                                          "requireCleanTree": True}})
-    policy = combine(base, PolicyFlags(predicate_type="y", max_age="1h",
+    policy = combine(base, PolicyFlags(predicate_type="https://example.test/y", max_age="1h",
                                        require_clean_tree=False))
-    assert policy.provenance.predicate_type == "y"
+    assert policy.provenance.predicate_type == "https://example.test/y"
     assert policy.provenance.max_age == timedelta(hours=1)
     assert policy.provenance.require_clean_tree is False
 

@@ -22,6 +22,7 @@ from oci_attest.sbom.sources.image import (
     Layer,
     Progress,
     host_platform_string,
+    image_label,
     parse_platform,
 )
 
@@ -81,4 +82,4 @@ def source_kind(spec: str) -> tuple[str, str]:
     return "registry", spec
 
 
-__all__ = ["Image", "Layer", "host_platform_string", "open_image", "source_kind"]
+__all__ = ["Image", "Layer", "host_platform_string", "image_label", "open_image", "source_kind"]

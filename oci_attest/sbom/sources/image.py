@@ -47,6 +47,10 @@ class Layer:
     opener: Callable[[], ByteSource]
 
 
+def image_label(name: str, digest: str, digest_is_image_id: bool) -> str:
+    return f"{name} (image ID {digest})" if digest_is_image_id else f"{name}@{digest}"
+
+
 @dataclass
 class Image:
     """An image ready to be walked; ``close`` removes whatever the source kept on disk."""
@@ -61,6 +65,12 @@ class Image:
     layers: list[Layer]
     resolved_from: str | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """How to name the image to a person. A local image's config ID is not a registry
+        digest, so it is never written as a pullable ``name@sha256:...``."""
+        return image_label(self.name, self.digest, self.digest_is_image_id)
 
     def close(self) -> None:
         while self.cleanups:
