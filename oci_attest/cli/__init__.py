@@ -162,7 +162,8 @@ def _debug_enabled(ctx: click.Context) -> bool:
                                            # every option from ATTEST_<COMMAND>_<OPTION>
                                            # (docs/environment.md)
                                            "auto_envvar_prefix": "ATTEST"})
-@click.version_option(__version__, prog_name="attest")
+# Not from the environment: ATTEST_VERSION is what CI files commonly pin the install with.
+@click.version_option(__version__, prog_name="attest", allow_from_autoenv=False)
 @click.option("--debug", is_flag=True,
               help="Show tracebacks and attest's own debug logging (secrets stay hidden).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")

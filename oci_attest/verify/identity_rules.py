@@ -126,8 +126,10 @@ def normalize_repository(text: str) -> str:
 _SEGMENT = r"[A-Za-z0-9_.-]+"
 _CERT_REPOSITORY = re.compile(rf"https://(?P<host>[A-Za-z0-9.-]+(?::\d+)?)"
                               rf"/(?P<path>{_SEGMENT}(?:/{_SEGMENT})+)")
+# The path holds no "@", so the first "@" ends it; a git ref may itself contain "@" (never
+# "@{"), so everything after that first "@" is the ref.
 _CERT_SIGNER = re.compile(r"https://(?P<host>[A-Za-z0-9.-]+(?::\d+)?)/(?P<path>[^?#@\s]+)"
-                          r"(?:@(?P<ref>[^?#@\s]+))?")
+                          r"(?:@(?P<ref>(?:[^?#@\s]|@(?!\{))+))?")
 
 
 def certificate_repository(uri: str) -> str | None:
@@ -155,7 +157,8 @@ def signer_workflow_matches(expected: str, signer_uri: str) -> bool:
     ``gh attestation verify --signer-workflow``). Host, owner and repository compare
     case-insensitively (as the forge does); the workflow path is compared exactly, since
     ``RELEASE.yml`` and ``release.yml`` are two different files. The certificate's URI is
-    parsed strictly: a query, fragment or second ``@`` is a mismatch.
+    parsed strictly: a query or fragment is a mismatch; the ref is everything after the
+    first ``@`` (git refs may contain ``@``, never ``@{``).
     """
     match = _CERT_SIGNER.fullmatch(signer_uri)
     if match is None:

@@ -99,10 +99,11 @@ def verify_image(image: str, policy: Policy, *, key: PublicKey | None = None,
 
 def _examined_one_by_one(discovered: Iterator[FoundAttestation],
                          found: list[FoundAttestation]) -> Iterator[Evidence]:
-    """Hand each attestation to the judge as it is read, keeping only a byte-less record."""
+    """Hand each attestation to the judge as it is read, keeping only its manifest (what a
+    promotion copies, exactly as it was read and judged; bounded by the read cap), not its
+    bundle or envelope bytes."""
     for item in discovered:
-        found.append(dataclasses.replace(item, bundle=None, envelope=None, statement=None,
-                                         manifest=None))
+        found.append(dataclasses.replace(item, bundle=None, envelope=None, statement=None))
         yield evidence_from_found(item)
 
 

@@ -87,10 +87,11 @@ def test_encrypted_legacy_pem_with_headers_is_a_key():
 
 
 def test_pem_search_is_bounded_in_markers_and_length():
-    """The limits that keep a hostile file linear: 32 BEGIN markers, 64 KiB of body."""
+    """Decoy BEGIN markers do not hide a real key (the search stays linear without a marker
+    cap); the body is bounded at 64 KiB."""
     opened = "-----BEGIN PRIVATE KEY-----\n"
     assert ids("k", opened * 31 + pem(key_body(64))) == [("private-key", 32)]
-    assert ids("k", opened * 32 + pem(key_body(64))) == []
+    assert ids("k", opened * 32 + pem(key_body(64))) == [("private-key", 33)]
     assert ids("k", pem(key_body(64 * 1024 - 1100))) == [("private-key", 1)]
     assert ids("k", pem(key_body(64 * 1024 + 64))) == []
 
@@ -173,7 +174,8 @@ def test_an_empty_value_does_not_take_the_next_line_as_the_secret():
     assert ids("home/.kube/config", kube) == []
 
 
-def test_an_aws_key_id_or_secret_alone_is_not_a_finding():
+def test_a_lone_aws_key_id_is_a_finding_a_lone_secret_is_not():
     key_id, secret = "AK" + "IA" + rand(UPPER, 16), rand(ALNUM + "/+", 40)
-    assert ids("home/.aws/credentials", f"aws_access_key_id = {key_id}\n") == []
+    assert ids("home/.aws/credentials", f"aws_access_key_id = {key_id}\n") == [
+        ("aws-access-key", 1)]
     assert ids("home/.aws/credentials", f"aws_secret_access_key = {secret}\n") == []

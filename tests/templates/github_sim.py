@@ -123,6 +123,14 @@ class Runner:
         inputs = {k: self._eval(str(v), context) for k, v in (step.get("with") or {}).items()}
         if action == "actions/checkout":
             repo = git.Repo.clone_from(self.repository, workspace)
+            # As actions/checkout does: a tag is checked out detached at its commit, a branch
+            # as a local branch at the commit the event names.
+            env = {**self.base_env, **self.env_overrides}
+            ref, sha = env.get("GITHUB_REF", ""), env.get("GITHUB_SHA") or "HEAD"
+            if ref.startswith("refs/tags/"):
+                repo.git.checkout("--detach", sha)
+            elif ref.startswith("refs/heads/"):
+                repo.git.checkout("-B", ref.removeprefix("refs/heads/"), sha)
             repo.remote("origin").set_url(self.origin)
             if str(inputs.get("persist-credentials", "true")).lower() != "false":
                 raise AssertionError("checkout would persist the token")

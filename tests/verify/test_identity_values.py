@@ -79,8 +79,11 @@ def test_provenance_source_against_a_malformed_certificate_repository():
      "https://github.com/acme/widget/.github/workflows/release.yml?x=1@refs/heads/main", False),
     ("acme/widget/.github/workflows/release.yml",
      "https://github.com/acme/widget/.github/workflows/release.yml#x@refs/heads/main", False),
-    ("acme/widget/.github/workflows/release.yml",
+    # a ref may hold "@" (a branch main@evil is not main), never "@{"
+    ("acme/widget/.github/workflows/release.yml@refs/heads/main",
      "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main@evil", False),
+    ("acme/widget/.github/workflows/release.yml",
+     "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/m@{1}", False),
     ("acme/widget/.github/workflows/release.yml",
      "https://github.com/acme/widget/.github/workflows/release.yml/x@refs/heads/main", False),
     ("acme/widget/.github/workflows/release.yml@refs/heads/main", WORKFLOW, True),
