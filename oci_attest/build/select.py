@@ -7,6 +7,8 @@ and stored with the run: a resumed run must push from the storage its image was 
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -43,7 +45,8 @@ def choose_backend(requested: str | None) -> BackendName:
         return "buildah"
     if requested == "docker":
         if not docker_engine_reachable():
-            raise UsageError("--backend docker: the docker engine does not answer",
+            address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            raise UsageError(f"--backend docker: the docker engine does not answer at {address}",
                              hint="start dockerd or set DOCKER_HOST, or use --backend buildah")
         return "docker"
     if requested not in (None, "auto"):

@@ -37,6 +37,8 @@ def help_command(topic: str | None) -> None:
     Without TOPIC, lists the topics. Example:
 
         attest help policy | less
+
+    Exit codes: 0 printed, 2 unknown topic.
     """
     if topic is None:
         for name in sorted(TOPICS):
