@@ -8,7 +8,6 @@ and stored with the run: a resumed run must push from the storage its image was 
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
