@@ -43,8 +43,11 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(workdir, "postgres", "postgres")
     data = workdir / "data"
     port = free_port()
-    run = lambda *argv: subprocess.run([*as_user, *argv], check=True,  # noqa: E731
-                                       capture_output=True, text=True, timeout=120)
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, text=True,
+                       timeout=120)
+
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-U", "attest", "--auth=trust",
             "-E", "UTF8", "--no-sync")
