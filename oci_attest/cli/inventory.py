@@ -144,11 +144,12 @@ def query(purl: str | None, versions: str | None, vuln: str | None, location: st
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]),
               default="table", show_default=True, help="Output format.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES),
-              help="Exit 1 when a NEW finding is at or above this severity (for alerting).")
+              help="Exit 1 when a new finding (or a new image's) is at or above this severity.")
 def rescan(location: str | None, vulndb_dir: Path | None, output_format: str,
            fail_on: str | None) -> None:
     """Match every recorded image against the current advisory database, store the findings,
-    and report what is new since the last rescan (new or changed advisories, new images).
+    and report what is new since the last rescan: each finding of an advisory added or changed
+    since, on the images already rescanned; and, per image recorded since, its finding counts.
 
     \b
     Example (nightly):
@@ -180,8 +181,15 @@ def rescan(location: str | None, vulndb_dir: Path | None, output_format: str,
             click.echo(f"{hit.reference}{tags}")
             for c in hit.components:
                 click.echo(f"  {c['severity']:<8} {c['advisory']:<22} {c['purl']}  "
-                           f"fixed: {', '.join(c['fixed']) or '-'}  ({c['reason']})")
+                           f"fixed: {', '.join(c['fixed']) or '-'}")
+        for image in result.new_images:
+            counts = ", ".join(f"{n} {level}" for level in reversed(LEVELS)
+                               if (n := image["findings"].get(level)))
+            tags = f" [{', '.join(image['tags'])}]" if image["tags"] else ""
+            click.echo(f"new image {image['reference']}{tags}: {counts or 'no findings'}")
     if fail_on is not None:
         floor = LEVELS.index(fail_on)
-        if any(LEVELS.index(c["severity"]) >= floor for c in new):
+        levels = [c["severity"] for c in new] + [
+            level for image in result.new_images for level in image["findings"]]
+        if any(LEVELS.index(level) >= floor for level in levels):
             click.get_current_context().exit(EXIT_POLICY_FAILED)

@@ -22,7 +22,7 @@ from typing import Any
 
 from oci_attest.errors import InputError
 from oci_attest.inventory import migrations
-from oci_attest.inventory.keys import PackageKey, package_key
+from oci_attest.inventory.keys import package_key
 
 #: Rows per IN (...) list: well under both databases' parameter limits.
 CHUNK = 500
@@ -147,12 +147,11 @@ class InventoryStore(ABC):
     def record_image(self, image: ImageRecord) -> bool:
         """Record an image and its packages; tags it names move to it. Returns whether the
         image (by repository and digest) is new or its components changed."""
-        keys = {purl: key for purl in dict.fromkeys(image.purls)
-                if (key := package_key(purl)) is not None}
+        purls = sorted(set(image.purls))
         with self.transaction():
             found = self.query("SELECT id FROM images WHERE repository = ? AND digest = ?",
                                (image.repository, image.digest))
-            package_ids = self._package_ids(keys)
+            package_ids = self._package_ids(purls)
             if found:
                 image_id = int(found[0][0])
                 stored = {int(r[0]) for r in self.query(
@@ -192,18 +191,27 @@ class InventoryStore(ABC):
         self.execute_many("INSERT INTO tags VALUES (?, ?, ?)",
                           [(repository, tag, image_id) for tag in tags])
 
-    def _package_ids(self, keys: dict[str, PackageKey]) -> list[int]:
-        purls = sorted(keys)
+    def _package_ids(self, purls: Sequence[str]) -> list[int]:
+        """Ids of the packages, filing the ones not seen before. Parsing a purl costs more
+        than an index lookup, so only packages new to the inventory are parsed: recording the
+        thousandth image built on a base costs a lookup per component."""
+        known = self._known_ids(purls)
+        keys = {purl: key for purl in purls
+                if purl not in known and (key := package_key(purl)) is not None}
         self.execute_many(
             "INSERT INTO packages (purl, ptype, pname, version, ecosystem, mname, release) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (purl) DO NOTHING",
             [(purl, k.ptype, k.pname, k.version, k.ecosystem, k.mname, k.release)
-             for purl in purls for k in (keys[purl],)])
-        ids: list[int] = []
+             for purl, k in sorted(keys.items())])
+        known.update(self._known_ids(sorted(keys)))
+        return sorted(set(known.values()))
+
+    def _known_ids(self, purls: Sequence[str]) -> dict[str, int]:
+        known: dict[str, int] = {}
         for part in chunks(purls):
-            ids += [int(r[0]) for r in self.query(
-                f"SELECT id FROM packages WHERE purl IN ({marks(len(part))})", part)]
-        return ids
+            known.update((purl, int(i)) for i, purl in self.query(
+                f"SELECT id, purl FROM packages WHERE purl IN ({marks(len(part))})", part))
+        return known
 
     # ---------------------------------------------------------------------------- lookups
     def packages_named(self, ptype: str, pname: str) -> list[PackageRow]:
@@ -337,6 +345,18 @@ class InventoryStore(ABC):
                 "SELECT package_id FROM image_packages WHERE image_id IN "
                 f"({marks(len(part))})", part)}
         return sorted(ids)
+
+    def severity_counts(self, image_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """image id -> {severity: number of findings}, counted by the database."""
+        counts: dict[int, dict[str, int]] = {}
+        for part in chunks(sorted(set(image_ids))):
+            for image_id, severity, count in self.query(
+                    "SELECT ip.image_id, f.severity, COUNT(*) FROM image_packages ip "
+                    "JOIN findings f ON f.package_id = ip.package_id "
+                    f"WHERE ip.image_id IN ({marks(len(part))}) "
+                    "GROUP BY ip.image_id, f.severity", part):
+                counts.setdefault(int(image_id), {})[severity] = int(count)
+        return counts
 
     def image_ids_with(self, package_ids: Sequence[int]) -> dict[int, set[int]]:
         """package id -> ids of the images holding it."""

@@ -39,6 +39,9 @@ class RescanResult:
     rows_touched: int
     resolved: int
     new: list[ImageHit] = field(default_factory=list)
+    #: Images matched for the first time: their findings are counted, not listed (a fleet's
+    #: first rescan would list millions), per severity.
+    new_images: list[dict[str, Any]] = field(default_factory=list)
 
     def new_findings(self) -> list[dict[str, Any]]:
         return [c for image in self.new for c in image.components]
@@ -47,7 +50,8 @@ class RescanResult:
         return {"rescan": self.rescan, "images": self.images,
                 "advisoriesChanged": self.advisories_changed,
                 "packagesMatched": self.packages_matched, "rowsTouched": self.rows_touched,
-                "resolved": self.resolved, "new": [image.to_json() for image in self.new]}
+                "resolved": self.resolved, "new": [image.to_json() for image in self.new],
+                "newImages": self.new_images}
 
 
 def _stored(finding: Finding, package_id: int, rescan: int) -> StoredFinding:
@@ -73,6 +77,7 @@ def rescan(store: InventoryStore, advisories: AdvisoryStore) -> RescanResult:
         _match_new_packages(store, advisories, rid, result)
         new_images = set(store.new_images())
         result.new = _report(store, rid, new_images)
+        result.new_images = _summaries(store, new_images)
         store.set_advisory_state(changed, removed)
         store.finish_rescan(rid)
     return result
@@ -135,25 +140,26 @@ def _match_new_packages(store: InventoryStore, advisories: AdvisoryStore, rid: i
 
 
 def _report(store: InventoryStore, rid: int, new_images: set[int]) -> list[ImageHit]:
-    """Images with new findings: findings first seen in this rescan on images recorded
-    before it, and every finding of an image recorded since the last rescan."""
-    entries: dict[int, list[tuple[StoredFinding, str]]] = {}
+    """Findings first seen in this rescan, on the images that were rescanned before."""
+    entries: dict[int, list[StoredFinding]] = {}
     fresh = store.findings_of_rescan(rid)
     holders = store.image_ids_with([f.package_id for f in fresh])
     for finding in fresh:
         for image_id in holders.get(finding.package_id, set()) - new_images:
-            entries.setdefault(image_id, []).append((finding, "new advisory"))
-    if new_images:
-        findings = store.findings_of_packages(store.packages_of_images(sorted(new_images)))
-        holders = store.image_ids_with([f.package_id for f in findings])
-        for finding in findings:
-            for image_id in holders.get(finding.package_id, set()) & new_images:
-                entries.setdefault(image_id, []).append((finding, "new image"))
+            entries.setdefault(image_id, []).append(finding)
     images = store.images_by_id(sorted(entries))
     for image_id, found in entries.items():
         images[image_id].components = [
             {"purl": f.purl, "version": f.version, "advisory": f.advisory,
              "aliases": list(f.aliases), "severity": f.severity, "score": f.score,
-             "fixed": list(f.fixed), "summary": f.summary, "reason": reason}
-            for f, reason in sorted(found, key=lambda e: (e[0].purl, e[0].advisory))]
+             "fixed": list(f.fixed), "summary": f.summary}
+            for f in sorted(found, key=lambda f: (f.purl, f.advisory))]
     return sorted(images.values(), key=lambda h: (h.repository, h.digest))
+
+
+def _summaries(store: InventoryStore, new_images: set[int]) -> list[dict[str, Any]]:
+    counts = store.severity_counts(sorted(new_images))
+    images = store.images_by_id(sorted(new_images))
+    return [{"reference": hit.reference, "repository": hit.repository, "digest": hit.digest,
+             "tags": hit.tags, "findings": counts.get(hit.id, {})}
+            for hit in sorted(images.values(), key=lambda h: (h.repository, h.digest))]
