@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +188,31 @@ def rescan(location: str | None, vulndb_dir: Path | None, output_format: str,
                                if (n := image["findings"].get(level)))
             tags = f" [{', '.join(image['tags'])}]" if image["tags"] else ""
             click.echo(f"new image {image['reference']}{tags}: {counts or 'no findings'}")
+    _summary(result)
     if fail_on is not None:
         floor = LEVELS.index(fail_on)
         levels = [c["severity"] for c in new] + [
             level for image in result.new_images for level in image["findings"]]
         if any(LEVELS.index(level) >= floor for level in levels):
             click.get_current_context().exit(EXIT_POLICY_FAILED)
+
+
+def _summary(result: Any) -> None:
+    """New findings as a Markdown table on the GitHub Actions job page, when running there
+    (the scheduled-rescan template): the alert says what is new without opening the log."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    lines = [f"### attest rescan {result.rescan}\n",
+             f"{len(result.new_findings())} new findings on {len(result.new)} images, "
+             f"{len(result.new_images)} newly recorded images, {result.resolved} resolved.\n"]
+    if result.new:
+        lines += ["| image | component | advisory | severity | fixed |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {hit.reference} | {c['purl']} | {c['advisory']} | {c['severity']} | "
+                  f"{', '.join(c['fixed']) or '-'} |" for hit in result.new for c in hit.components]
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n\n")
+    except OSError:
+        return

@@ -4,6 +4,7 @@ answers, queries find what the real OSV records say, and a rescan reports exactl
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -224,9 +225,12 @@ def test_rescan_cli_fails_on_new_high_findings_only(backend, new_location, vulnd
         "PYSEC-2099-2", "jinja2", [{"introduced": "0"}, {"fixed": "3.0.0"}],
         "2099-01-01T00:00:00Z",
         severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}])])
-    alert = attest(*args)
+    summary = tmp_path / "summary.md"
+    alert = attest(*args, env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)})
     assert alert.returncode == 1, alert.stderr
     assert "PYSEC-2099-2" in alert.stdout and "1 new findings" in alert.stdout
+    assert f"| {C} | pkg:pypi/jinja2@2.11.2 | PYSEC-2099-2 | critical | 3.0.0 |" \
+        in summary.read_text()
     assert attest(*args).returncode == 0  # already reported
 
 
