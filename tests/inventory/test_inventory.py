@@ -248,3 +248,28 @@ def test_osv_names_used_here_are_real():
     with zipfile.ZipFile(shared_dir() / "vulndb" / "osv" / "PyPI" / "all.zip") as archive:
         record = json.loads(archive.read("PYSEC-2021-66.json"))
     assert {"CVE-2020-28493", "GHSA-g3rq-g295-4j3m"} <= set(record["aliases"])
+
+
+def test_sqlite_queries_are_index_lookups(new_location, vulndb):
+    """Every statement a query runs is answered from an index: no table is scanned."""
+    opened = open_inventory(new_location("sqlite"))
+    _record_all(opened)
+    statements: list[str] = []
+    opened._db.set_trace_callback(statements.append)
+    query.by_purl(opened, "pkg:pypi/django", "vers:pypi/<4")
+    query.by_vuln(opened, AdvisoryStore(vulndb), "CVE-2020-28493")
+    opened._db.set_trace_callback(None)
+    assert len(statements) >= 4
+    for sql in statements:
+        plan = [row[3] for row in opened._db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
+        assert any(step.startswith("SEARCH") for step in plan), (sql, plan)
+    opened.close()
+
+
+def test_a_file_that_is_not_an_inventory_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database " * 20)
+    done = attest("inventory", "query", "--purl", "pkg:pypi/django", "--inventory", str(path))
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert f"cannot open the inventory {path}" in done.stderr
