@@ -100,8 +100,8 @@ def bench(location: str, records: list[ImageRecord], vulndb: Path, work: Path,
         "vuln": f"{statistics.median(vuln_times) * 1000:.1f} / "
                 f"{percentile(vuln_times, 0.99) * 1000:.1f} ms "
                 f"(median {statistics.median(vuln_hits):.0f} images)",
-        "full": f"{full_time:.1f} s ({full.packages_matched} packages, "
-                f"{len(full.new_findings())} image findings)",
+        "full": f"{full_time:.1f} s ({full.packages_matched} packages matched, "
+                f"{len(full.new_images)} new images summarised)",
         "after": f"{after_time * 1000:.0f} ms: {after.advisories_changed} advisory "
                  f"({', '.join(imported.added)}), {after.rows_touched} rows touched, "
                  f"{new_findings} new image findings",

@@ -231,22 +231,30 @@ class InventoryStore(ABC):
         entry per dict of ``extra[package_id]``, merged in: the advisories that hit it),
         sorted by repository and digest."""
         hits: dict[int, ImageHit] = {}
+        seen: set[tuple[int, int]] = set()
+        # One statement (tags joined in): a round trip per answer, not per 500 images.
         for part in chunks(sorted(set(package_ids))):
-            for image_id, repository, digest, reference, recorded, pid, purl, version in \
+            for image_id, repository, digest, reference, recorded, pid, purl, version, tag in \
                     self.query(
                         "SELECT i.id, i.repository, i.digest, i.reference, i.recorded_at, "
-                        "p.id, p.purl, p.version FROM image_packages ip "
+                        "p.id, p.purl, p.version, t.tag FROM image_packages ip "
                         "JOIN images i ON i.id = ip.image_id "
                         "JOIN packages p ON p.id = ip.package_id "
+                        "LEFT JOIN tags t ON t.image_id = i.id "
                         f"WHERE ip.package_id IN ({marks(len(part))})", part):
                 hit = hits.get(int(image_id))
                 if hit is None:
                     hit = hits[int(image_id)] = ImageHit(int(image_id), repository, digest,
                                                          reference, recorded)
+                if tag is not None and tag not in hit.tags:
+                    hit.tags.append(tag)
+                if (int(image_id), int(pid)) in seen:
+                    continue
+                seen.add((int(image_id), int(pid)))
                 for more in (extra or {}).get(int(pid)) or [{}]:
                     hit.components.append({"purl": purl, "version": version, **more})
-        self._fill_tags(hits)
         for hit in hits.values():
+            hit.tags.sort()
             hit.components.sort(key=lambda c: (c["purl"], str(c.get("advisory", ""))))
         return sorted(hits.values(), key=lambda h: (h.repository, h.digest))
 
