@@ -40,6 +40,8 @@ COMMANDS = {
     "scan-secrets": "oci_attest.cli.secrets",
     "vulndb": "oci_attest.cli.vulns",
     "scan": "oci_attest.cli.vulns",
+    "inventory": "oci_attest.cli.inventory",
+    "rescan": "oci_attest.cli.inventory",
     "pin": "oci_attest.cli.pin",
     "mirror": "oci_attest.cli.mirror",
     "admit": "oci_attest.cli.admit",

@@ -104,20 +104,25 @@ def match_components(store: AdvisoryStore, purls: list[str]) -> list[Finding]:
         key = (component.ecosystem, component.name)
         if key not in cache:
             cache[key] = store.advisories_for(*key)
-        found: list[Finding] = []
-        for advisory in cache[key]:
-            for affected in advisory.affected:
-                if not _same_package(affected.ecosystem, affected.name, component):
-                    continue
-                hit, fixed = affected.affects(component.version)
-                if hit:
-                    found.append(Finding(
-                        id=advisory.id, aliases=sorted(set(advisory.aliases)), purl=purl,
-                        package=component.name, version=component.version, fixed=list(fixed),
-                        severity=severity_of(advisory), summary=advisory.summary))
-                    break
+        found = [finding for advisory in cache[key]
+                 if (finding := finding_for(advisory, component)) is not None]
         findings.extend(_merge_aliases(found))
     return sorted(findings, key=lambda f: (-f.severity.rank, f.package, f.id))
+
+
+def finding_for(advisory: Advisory, component: Component) -> Finding | None:
+    """What one advisory says about one component (``None``: not affected). Public because the
+    inventory's rescan evaluates a changed advisory against stored components one by one."""
+    for affected in advisory.affected:
+        if not _same_package(affected.ecosystem, affected.name, component):
+            continue
+        hit, fixed = affected.affects(component.version)
+        if hit:
+            return Finding(id=advisory.id, aliases=sorted(set(advisory.aliases)),
+                           purl=component.purl, package=component.name,
+                           version=component.version, fixed=list(fixed),
+                           severity=severity_of(advisory), summary=advisory.summary)
+    return None
 
 
 def _same_package(ecosystem: str, name: str, component: Component) -> bool:

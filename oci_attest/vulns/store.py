@@ -154,6 +154,12 @@ class AdvisoryStore:
                          (advisory_id,)).fetchone()
         return parse_record(json.loads(row[0])) if row else None
 
+    def fingerprints(self) -> dict[str, str]:
+        """Every record's id and content hash: what a rescan compares with the hashes it last
+        matched, to find the records added or changed since (without reading the records)."""
+        db = self._connect(create=False)
+        return dict(db.execute("SELECT id, hash FROM advisories").fetchall())
+
     def status(self) -> list[dict[str, Any]]:
         db = self._connect(create=False)
         rows = db.execute(

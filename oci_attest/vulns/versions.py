@@ -27,10 +27,26 @@ class VersionOrder:
     parse: Callable[[str], Any]
 
     def key(self, text: str) -> Any | None:
+        """Memoized: the same bounds recur in many records and every component is compared
+        with all of them, and parsing (``univers``) costs far more than comparing. Keys are
+        immutable version objects, so sharing them is safe; the cache is bounded."""
+        cache_key = (self.name, text)
         try:
-            return self.parse(text)
+            return _KEYS[cache_key]
+        except KeyError:
+            pass
+        try:
+            value = self.parse(text)
         except Exception:  # every library raises its own type for "not a version"
-            return None
+            value = None
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[cache_key] = value
+        return value
+
+
+_KEYS: dict[tuple[str, str], Any] = {}
+_MAX_KEYS = 200_000
 
 
 def _pep440(text: str) -> Any:
