@@ -294,7 +294,7 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
             subject=flags.certificate_identity,
             subject_regexp=check_regexp(flags.certificate_identity_regexp,
                                    "--certificate-identity-regexp"),
-            name="command-line identity")
+            owner=flags.owner, name="command-line identity")
         check_identity(rule, "the identity flags", flag_names=True)
         identities.append(rule)
     elif flags.owner is not None and not identities:
@@ -342,6 +342,8 @@ def combine(policy: Policy | None, flags: PolicyFlags, *, key_given: bool = Fals
         build_types=(*provenance.build_types, *flags.build_types),
         require_pinned_remote_inputs=_pick(flags.require_pinned_remote_inputs,
                                            provenance.require_pinned_remote_inputs),
+        source_commits=(*provenance.source_commits,
+                        *((flags.source_digest,) if flags.source_digest else ())),
     )
     sbom = replace(
         base.sbom,

@@ -179,10 +179,11 @@ def test_serve_command_health_readiness_metrics_and_tls_floor(write_config, tls_
     from devstack.services import free_port
 
     port = free_port()
+    log_file = (tls_dir.parent / f"serve-{port}.log").open("wb")  # never a pipe nobody reads
     process = subprocess.Popen(
         [sys.executable, "-m", "oci_attest", "admit", "serve", "--config", str(write_config()),
          "--listen", f"127.0.0.1:{port}", "--tls-cert", str(tls_dir / "tls.crt"),
-         "--tls-key", str(tls_dir / "tls.key")], stderr=subprocess.PIPE, text=True)
+         "--tls-key", str(tls_dir / "tls.key")], stderr=log_file)
     try:
         url = f"https://127.0.0.1:{port}"
         ca = str(tls_dir / "ca.crt")
@@ -208,5 +209,6 @@ def test_serve_command_health_readiness_metrics_and_tls_floor(write_config, tls_
                 pass
     finally:
         process.terminate()
-        process.wait(10)
-    assert process.returncode == 0
+        process.wait(30)
+        log_file.close()
+    assert process.returncode == 0, (tls_dir.parent / f"serve-{port}.log").read_text()

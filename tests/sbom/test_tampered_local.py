@@ -86,7 +86,7 @@ def _write_tar(path: Path, members: dict[str, bytes]) -> Path:
 def _refused(spec: str, tmp_path: Path) -> None:
     """Both commands fail with exit 3 naming the layer; no SBOM file, no scan result."""
     out = tmp_path / "sbom.json"
-    for argv in (["sbom", spec, "-o", str(out)], ["scan-secrets", spec],
+    for argv in (["sbom", spec, "-o", f"cyclonedx-json={out}"], ["scan-secrets", spec],
                  ["scan-secrets", spec, "--format", "json"]):
         result = CliRunner().invoke(cli, argv)
         assert result.exit_code == 3, (argv, result.output)

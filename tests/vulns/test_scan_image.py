@@ -203,7 +203,7 @@ def test_an_sbom_file_gives_the_same_findings(vulnerable_image, vulndb, tmp_path
                                    "--format", "json").stdout)["findings"]
     for sbom_format in ("cyclonedx-json", "spdx-json"):
         sbom = tmp_path / f"sbom.{sbom_format}"
-        made = attest("sbom", vulnerable_image, "--format", sbom_format, "-o", str(sbom))
+        made = attest("sbom", vulnerable_image, "-o", f"{sbom_format}={sbom}")
         assert made.returncode == 0, made.stderr
         from_file = json.loads(attest("scan", f"sbom:{sbom}", "--vulndb", str(vulndb),
                                       "--format", "json").stdout)["findings"]
