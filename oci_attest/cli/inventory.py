@@ -40,7 +40,16 @@ def _policy(policy_file: Path | None) -> Any:
 @click.group(context_settings={"max_content_width": 100})
 def inventory() -> None:
     """The inventory of shipped images: which of them contain a package or are affected by an
-    advisory."""
+    advisory (SQLite by default, PostgreSQL with --inventory postgresql://...).
+
+    \b
+    Examples:
+      attest inventory add registry.example/acme/app:1.4 --policy policy.yaml
+      attest inventory sync registry.example/acme/app
+      attest inventory query --vuln CVE-2024-3094 --format json
+
+    Exit codes: those of each subcommand (see its --help).
+    """
 
 
 @inventory.command()
