@@ -24,15 +24,20 @@ from oci_attest.errors import EXIT_POLICY_FAILED, InputError
               help="The HTML file to write (replaced atomically).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image: report on this platform's manifest.")
+@click.option("--vulndb", "vulndb_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Advisory database for the findings section (default: $ATTEST_VULNDB or "
+                   "~/.cache/attest/vulndb when one exists there).")
 @verification_options
-def report(image: str, output: Path, platform: str | None, **params: Any) -> None:
+def report(image: str, output: Path, platform: str | None, vulndb_dir: Path | None,
+           **params: Any) -> None:
     """Verify IMAGE against a policy and write the evidence as one HTML file.
 
     The file shows the verdict with every check, the provenance (source repository and
     commit, builder, run, base images, build parameters), the SBOM as a sortable, filterable
     table and the raw statements. It is self-contained: opening it loads nothing from the
-    network, and every value from the image's attestations is shown as text. Vulnerability
-    findings are not part of the report yet.
+    network, and every value from the image's attestations is shown as text. With an
+    advisory database (`attest vulndb`), the verified SBOM's components are matched as
+    `attest scan` does and the findings are listed.
 
     \b
     Example:
@@ -51,7 +56,9 @@ def report(image: str, output: Path, platform: str | None, **params: Any) -> Non
     show = progress_printer()
     show(f"verifying {image}")
     result = verify_image(image, policy, key=key, platform=platform)
-    html = render_html(report_data(result.verdict))
+    data = report_data(result.verdict)
+    _add_findings(data, vulndb_dir)
+    html = render_html(data)
     try:
         write_text_atomic(output, html)
     except OSError as error:
@@ -61,6 +68,23 @@ def report(image: str, output: Path, platform: str | None, **params: Any) -> Non
          f"({'PASS' if result.verdict.passed else 'FAIL'})")
     if not result.verdict.passed:
         click.get_current_context().exit(EXIT_POLICY_FAILED)
+
+
+def _add_findings(data: Any, vulndb_dir: Path | None) -> None:
+    """Match the verified SBOM's components when an advisory database is there; a database
+    given with --vulndb must exist (exit 3), the default one is used only if present."""
+    from oci_attest.report.model import finding_rows
+    from oci_attest.vulns.match import match_components
+    from oci_attest.vulns.store import AdvisoryStore, default_location
+
+    directory = vulndb_dir or default_location()
+    store = AdvisoryStore(directory)
+    if vulndb_dir is None and not store.path.exists():
+        return
+    purls = [row.purl for row in data.components if row.purl]
+    data.findings = finding_rows(match_components(store, purls))
+    data.findings_source = f"{len(purls)} components, advisory database {directory}"
+    store.close()
 
 
 # The shared verification options bring --format; a report is always HTML.

@@ -69,6 +69,17 @@ class ComponentRow:
 
 
 @dataclass(frozen=True)
+class FindingRow:
+    id: str
+    severity: str
+    package: str
+    version: str
+    fixed: str
+    aliases: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class RawStatement:
     location: str
     predicate_type: str
@@ -89,6 +100,9 @@ class ReportData:
     components: list[ComponentRow] = field(default_factory=list)
     sbom_sources: list[str] = field(default_factory=list)
     statements: list[RawStatement] = field(default_factory=list)
+    #: None: no advisory database was given or found; else the findings (possibly none)
+    findings: list[FindingRow] | None = None
+    findings_source: str = ""
 
 
 def link(text: str, href: str | None = None) -> Link:
@@ -274,3 +288,12 @@ def _text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def finding_rows(findings: list[Any]) -> list[FindingRow]:
+    """``attest scan`` findings (oci_attest.vulns.match.Finding) as table rows, worst first."""
+    return [FindingRow(id=f.id, severity=f.severity.level + (f" {f.severity.score:.1f}"
+                                                             if f.severity.score else ""),
+                       package=f.package, version=f.version, fixed=", ".join(f.fixed[:3]),
+                       aliases=", ".join(f.aliases[:4]), summary=f.summary[:200])
+            for f in findings]

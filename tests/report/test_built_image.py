@@ -82,3 +82,39 @@ def test_report_on_a_built_image_lists_debian_packages(built, tmp_path):
         assert browser.problems() == []
     finally:
         browser.close()
+
+
+def test_report_lists_the_findings_of_the_verified_sbom(built, tmp_path):
+    """With an advisory database the verified SBOM's components are matched as `attest scan`
+    does; the record (modelled on DSA-5514-1, glibc in Debian 12) carries a hostile summary."""
+    import json
+
+    record = {"id": "DSA-9999-1", "modified": "2024-01-01T00:00:00Z",
+              "aliases": ["CVE-2099-0001"], "summary": "glibc <img src=x onerror=alert(1)>",
+              "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+                            "ranges": [{"type": "ECOSYSTEM", "events": [
+                                {"introduced": "0"}, {"fixed": "2.36-9+deb12u99"}]}]}]}
+    (tmp_path / "records.json").write_text(json.dumps([record]))
+    vulndb = tmp_path / "vulndb"
+    imported = CliRunner().invoke(cli, ["vulndb", "import", str(tmp_path / "records.json"),
+                                        "--vulndb", str(vulndb)])
+    assert imported.exit_code == 0, imported.output
+    output = tmp_path / "findings-report.html"
+    result = CliRunner().invoke(cli, ["report", built["image"], *built["flags"], "--vulndb",
+                                      str(vulndb), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    browser = Browser(tmp_path)
+    try:
+        browser.open(output.as_uri())
+        rows = browser.evaluate("Array.from(document.querySelectorAll('#vulns tbody tr'))"
+                                ".map(r => [r.cells[0].textContent, r.cells[2].textContent,"
+                                " r.cells[4].textContent, r.cells[6].textContent])")
+        assert ["DSA-9999-1", "glibc", "2.36-9+deb12u99",
+                "glibc <img src=x onerror=alert(1)>"] in rows  # shown as text
+        assert browser.evaluate("document.querySelectorAll('img').length") == 0
+        assert browser.problems() == []
+    finally:
+        browser.close()
+    missing = CliRunner().invoke(cli, ["report", built["image"], *built["flags"], "--vulndb",
+                                       str(tmp_path / "none"), "-o", str(output)])
+    assert missing.exit_code == 3 and "no advisory database" in missing.stderr
