@@ -84,7 +84,7 @@ def planted() -> dict[str, tuple[str, str, str]]:
 DECOYS = {
     "usr/share/doc/aws/README": "Example: aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
                                 "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
-    "app/.npmrc": "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n",
+    "app/.npmrc": "//npm.registry.example.test/:_authToken=${NPM_TOKEN}\n",
     "app/docs/key.md": "-----BEGIN PRIVATE KEY-----\nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
                        "XXXX\n-----END PRIVATE KEY-----\n",
     "root/.docker/config.json.example": json.dumps({"auths": {"r.example": {"auth": ""}}}),
