@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -68,9 +69,17 @@ def serve(config_file: Path, listen: str, tls_cert: Path, tls_key: Path) -> None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):  # wake up regularly so a signal is always seen promptly
+        pass
     server.shutdown()
+    server.server_close()
     engine.close()
+    # Verifications still running in the background only fill the cache of a process that is
+    # going away: do not wait for them (a stalled registry could hold the exit for minutes,
+    # past the kubelet's grace period).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @admit.command()
