@@ -7,6 +7,13 @@ kept.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oci_attest.errors import InputError
+
 
 def yaml_problem(error: BaseException) -> str:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
@@ -15,3 +22,18 @@ def yaml_problem(error: BaseException) -> str:
         return f"line {mark.line + 1}, column {mark.column + 1}: {' '.join(str(problem).split())}"
     text = " ".join(str(error).split()).replace('in "<unicode string>", ', "")
     return text[:200]
+
+
+def load_yaml_file(path: Path, what: str) -> Any:
+    """A YAML (or JSON) file's document; unreadable, not UTF-8 or not YAML is bad input
+    naming ``what`` and the file, never a traceback."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read {what} {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path} is not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError(f"{what} {path} is not valid YAML: {yaml_problem(error)}") from None

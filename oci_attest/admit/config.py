@@ -16,9 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from oci_attest._internal.yaml_errors import yaml_problem
+from oci_attest._internal.yaml_errors import load_yaml_file
 from oci_attest.errors import InputError
 from oci_attest.verify.policy import (
     Policy,
@@ -76,13 +74,7 @@ class AdmitConfig:
 
 
 def load_config(path: Path) -> AdmitConfig:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise InputError(f"cannot read admission config {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise InputError(f"admission config {path} is not valid YAML: "
-                         f"{yaml_problem(error)}") from None
+    document = load_yaml_file(path, "admission config")
     return parse_config(document, source=str(path), base_dir=path.parent)
 
 

@@ -172,7 +172,7 @@ def rescan(location: str | None, vulndb_dir: Path | None, output_format: str,
     from oci_attest.vulns.severity import LEVELS
 
     advisories = _store(vulndb_dir)
-    advisories.advisories_for("PyPI", "")  # fails early, with the fix, when there is none
+    advisories.require()
     store = _open(location)
     try:
         result = run_rescan(store, advisories)

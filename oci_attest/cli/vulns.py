@@ -167,7 +167,7 @@ def scan(target: str, vulndb_dir: Path | None, output_format: str, fail_on: str 
     waivers = parse_ignores(ignores)
     statements = [s for path in vex_files for s in load_openvex(path)]
     store = _store(vulndb_dir)
-    store.advisories_for("PyPI", "")  # fails early, with the fix, when there is no database
+    store.require()
     say = progress_printer()
     if target.startswith("sbom:"):
         if policy_file:

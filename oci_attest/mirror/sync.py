@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from oci_attest._internal.yaml_errors import yaml_problem
+from oci_attest._internal.yaml_errors import load_yaml_file
 from oci_attest.errors import InputError
 from oci_attest.reference import parse_reference
 from oci_attest.registry.client import RegistryClient
@@ -65,13 +63,7 @@ class PlannedCopy:
 
 def load_config(path: Path) -> list[MirrorEntry]:
     """Parse and validate the mirror list; unknown keys are errors, as in a verify policy."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise InputError(f"cannot read mirror config {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise InputError(f"mirror config {path} is not valid YAML: "
-                         f"{yaml_problem(error)}") from None
+    document = load_yaml_file(path, "mirror config")
     if not isinstance(document, dict) or set(document) != {"mirrors"} \
             or not isinstance(document["mirrors"], list) or not document["mirrors"]:
         raise InputError(f"mirror config {path} must be a mapping with one key, mirrors: "

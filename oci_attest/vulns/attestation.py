@@ -57,7 +57,7 @@ def open_store(directory: Path) -> Any:
     from oci_attest.vulns.store import AdvisoryStore
 
     store = AdvisoryStore(directory)
-    store.advisories_for("PyPI", "")
+    store.require()
     return store
 
 

@@ -91,6 +91,10 @@ class AdvisoryStore:
                                  f"{SCHEMA_VERSION}", hint="re-import into a new --vulndb")
         return self._db
 
+    def require(self) -> None:
+        """Fail now, with the fix, when there is no database (before any slow work)."""
+        self._connect(create=False)
+
     def _meta(self, key: str) -> str | None:
         assert self._db is not None
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -186,3 +186,13 @@ def test_bad_config_is_an_input_error(tmp_path):
     done = attest("mirror", "--config", str(config), "--dry-run")
     assert done.returncode == 3
     assert "unknown key 'tag'" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["mirror", "--config"], ["admit", "check", "-", "--config"]])
+def test_a_config_that_is_not_text_is_bad_input_not_a_crash(tmp_path, command):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"\xff\xfe\x00binary")
+    done = subprocess.run([sys.executable, "-m", "oci_attest", *command, str(config)],
+                          capture_output=True, text=True, input="", timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "is not UTF-8 text" in done.stderr and "Traceback" not in done.stderr
